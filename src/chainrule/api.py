@@ -1,0 +1,415 @@
+"""The public transforms: grad, value_and_grad, vjp, jvp, linearize, jacfwd,
+jacrev, hessian, make_jaxpr.
+
+Pytrees, ``argnums`` and argument checking are handled here, once; the
+interpreters underneath see flat lists of arrays.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .core import (ShapedArray, StagingInterpreter, Tracer, float0, get_aval, is_float,
+                   new_interpreter, trace_to_jaxpr)
+from .forward import JVPInterpreter
+from .reverse import ReverseInterpreter
+from .tree_util import tree_flatten, tree_map, tree_unflatten
+
+# ------------------------------------------------------------- helpers ---
+
+
+def describe(fun) -> str:
+    """How errors name the user's function: its name and where it is defined."""
+    name = getattr(fun, "__name__", None) or type(fun).__name__
+    code = getattr(fun, "__code__", None)
+    if code is not None:
+        return f"{name} (defined at {code.co_filename.rsplit('/', 1)[-1]}:{code.co_firstlineno})"
+    return name
+
+
+def _as_leaf(x, where: str):
+    """A pytree leaf as an array (or tracer), with a clear error otherwise."""
+    if isinstance(x, Tracer):
+        return x
+    if isinstance(x, (np.ndarray, np.generic, bool, int, float, complex)):
+        arr = np.asarray(x)
+        if arr.dtype.kind in "biufc":
+            return arr
+    raise TypeError(f"{where}: expected arrays or numbers as arguments, got a "
+                    f"{type(x).__name__}{' of dtype ' + str(x.dtype) if hasattr(x, 'dtype') else ''}"
+                    f" ({x!r:.60})")
+
+
+def _flatten_args(args, where):
+    leaves, tree = tree_flatten(args)
+    return [_as_leaf(x, where) for x in leaves], tree
+
+
+def _output(x):
+    """Values handed back to the user are ndarrays (or outer tracers)."""
+    return x if isinstance(x, (Tracer, np.ndarray)) else np.asarray(x)
+
+
+def _argnums_tuple(argnums, nargs, where):
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    for i in nums:
+        if not -nargs <= i < nargs:
+            raise ValueError(f"{where}: argnums={argnums} but the function was called "
+                             f"with {nargs} positional argument(s)")
+    return tuple(i % nargs for i in nums)
+
+
+def _partial_args(fun, args, kwargs, argnums, where):
+    """Split args into the differentiated ones and a function of just those."""
+    nums = _argnums_tuple(argnums, len(args), where)
+
+    def dyn_fun(*dyn):
+        full = list(args)
+        for i, x in zip(nums, dyn):
+            full[i] = x
+        return fun(*full, **kwargs)
+
+    return dyn_fun, tuple(args[i] for i in nums)
+
+
+def _split_aux(out, has_aux, where):
+    if not has_aux:
+        return out, None
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        raise TypeError(f"{where}: has_aux=True needs the function to return a pair "
+                        f"(output, auxiliary data), got {type(out).__name__}")
+    return out[0], out[1]
+
+
+def _zero_cotangent(x):
+    aval = get_aval(x)
+    return np.zeros(aval.shape, aval.dtype if is_float(aval.dtype) else float0)
+
+
+# ------------------------------------------------------------ reverse ---
+
+
+def _vjp(fun, primals, has_aux, where):
+    """Run ``fun`` on a tape. Returns (out, out_tree, pullback, aux)."""
+    leaves, in_tree = _flatten_args(primals, where)
+    with new_interpreter(ReverseInterpreter) as interp:
+        interp.name = where
+        tracers = [interp.new_input(x) if is_float(get_aval(x).dtype) else x for x in leaves]
+        out = fun(*tree_unflatten(in_tree, tracers))
+        out, aux = _split_aux(out, has_aux, where)
+        out_leaves, out_tree = tree_flatten(out)
+        out_leaves = [_as_leaf(o, f"{where}: the function's output") for o in out_leaves]
+        out_nodes = [interp.node_of(o) for o in out_leaves]
+        out_primals = [o.primal if n is not None else o for o, n in zip(out_leaves, out_nodes)]
+        in_nodes = [t.node if isinstance(t, Tracer) and t._interp is interp else None
+                    for t in tracers]
+        if has_aux:
+            aux = tree_map(lambda x: x.primal if interp.owns(x) else x, aux)
+
+    def pullback(ct_leaves):
+        cts = interp.backward(out_nodes, ct_leaves, in_nodes)
+        return tree_unflatten(in_tree, [
+            _output(c) if c is not None else _zero_cotangent(x) for c, x in zip(cts, leaves)])
+
+    return [_output(o) for o in out_primals], out_tree, pullback, aux
+
+
+def vjp(fun, *primals, has_aux=False):
+    """``(fun(*primals), vjp_fun)``: ``vjp_fun(ct)`` is the vector-Jacobian
+    product ``ctᵀ · J`` at ``primals``, one cotangent per primal (reverse
+    mode). Integer inputs get zero cotangents of dtype ``chainrule.float0``."""
+    where = f"vjp({describe(fun)})"
+    out, out_tree, pullback, aux = _vjp(fun, primals, has_aux, where)
+
+    def vjp_fun(ct):
+        ct_leaves, ct_tree = tree_flatten(ct)
+        if ct_tree != out_tree:
+            raise TypeError(f"{where}: the cotangent has structure {ct_tree}, but the "
+                            f"function's output has structure {out_tree}")
+        checked = []
+        for i, (c, o) in enumerate(zip(ct_leaves, out)):
+            c = _as_leaf(c, where)
+            if np.shape(c) != np.shape(o):
+                raise ValueError(f"{where}: cotangent {i} has shape {np.shape(c)}, but "
+                                 f"the output it pairs with has shape {np.shape(o)}")
+            if is_float(o.dtype) and c.dtype != o.dtype:
+                if isinstance(c, np.ndarray) and c.dtype.kind in "biuf" and o.dtype.kind == "f":
+                    c = c.astype(o.dtype)
+                else:
+                    raise TypeError(f"{where}: cotangent {i} has dtype {c.dtype}, but the "
+                                    f"output has dtype {o.dtype}")
+            checked.append(c if is_float(o.dtype) else None)
+        return pullback(checked)
+
+    out = tree_unflatten(out_tree, out)
+    return (out, vjp_fun, aux) if has_aux else (out, vjp_fun)
+
+
+def value_and_grad(fun, argnums=0, has_aux=False):
+    """A function returning ``(fun(*args), gradient)`` of a scalar ``fun``
+    with respect to the arguments named by ``argnums`` (reverse mode)."""
+    where = f"grad({describe(fun)})"
+
+    @functools.wraps(fun)
+    def value_and_grad_fun(*args, **kwargs):
+        dyn_fun, dyn = _partial_args(fun, args, kwargs, argnums, where)
+        leaves, _ = tree_flatten(dyn)
+        for x in leaves:
+            x = _as_leaf(x, where)
+            if not is_float(get_aval(x).dtype):
+                raise TypeError(
+                    f"{where} needs floating-point inputs, but an argument in argnums="
+                    f"{argnums} has dtype {get_aval(x).dtype}. Pass floats (e.g. "
+                    "x.astype(float)) or leave that argument out of argnums.")
+        out, out_tree, pullback, aux = _vjp(dyn_fun, dyn, has_aux, where)
+        if len(out) != 1 or np.shape(out[0]) != () or not is_float(out[0].dtype):
+            got = tree_unflatten(out_tree, [f"{o.dtype}{list(np.shape(o))}" for o in out])
+            raise TypeError(
+                f"{where} needs a function that returns one real scalar, but it returned "
+                f"{got}. For a non-scalar output use jacrev for the Jacobian or vjp for "
+                "vector-Jacobian products (or reduce it, e.g. with sum).")
+        g = pullback([np.ones((), out[0].dtype)])
+        g = g[0] if isinstance(argnums, int) else g
+        value = tree_unflatten(out_tree, out)
+        return ((value, aux) if has_aux else value), g
+
+    return value_and_grad_fun
+
+
+def grad(fun, argnums=0, has_aux=False):
+    """The gradient of a scalar function, by reverse mode.
+
+    ``grad(f)(x)`` has the structure of ``x``; with ``argnums`` a tuple, a
+    tuple of gradients; with ``has_aux``, ``(gradient, aux)``.
+    """
+    vg = value_and_grad(fun, argnums, has_aux)
+
+    @functools.wraps(fun)
+    def grad_fun(*args, **kwargs):
+        value, g = vg(*args, **kwargs)
+        return (g, value[1]) if has_aux else g
+
+    return grad_fun
+
+
+# ------------------------------------------------------------ forward ---
+
+
+def _check_tangents(primals, tangents, where):
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError(f"{where}: primals and tangents must be tuples (one entry per "
+                        f"argument), got {type(primals).__name__} and "
+                        f"{type(tangents).__name__}")
+    p_leaves, p_tree = _flatten_args(tuple(primals), where)
+    t_leaves, t_tree = tree_flatten(tuple(tangents))
+    if p_tree != t_tree:
+        raise TypeError(f"{where}: primals have structure {p_tree} but tangents have "
+                        f"structure {t_tree}")
+    checked = []
+    for i, (p, t) in enumerate(zip(p_leaves, t_leaves)):
+        if not is_float(get_aval(p).dtype):
+            checked.append(None)  # integer inputs have no tangent
+            continue
+        if isinstance(t, (int, float)) and not isinstance(t, bool):
+            t = np.asarray(t, get_aval(p).dtype)
+        t = _as_leaf(t, where)
+        if np.shape(t) != np.shape(p):
+            raise ValueError(f"{where}: tangent {i} has shape {np.shape(t)}, but its "
+                             f"primal has shape {np.shape(p)}")
+        if get_aval(t).dtype != get_aval(p).dtype:
+            raise TypeError(f"{where}: tangent {i} has dtype {get_aval(t).dtype}, but its "
+                            f"primal has dtype {get_aval(p).dtype}")
+        checked.append(t)
+    return p_leaves, p_tree, checked
+
+
+def _run_jvp(fun, p_leaves, p_tree, t_leaves, has_aux, where):
+    with new_interpreter(JVPInterpreter) as interp:
+        interp.name = where
+        tracers = [p if t is None else interp.lift(p, t) for p, t in zip(p_leaves, t_leaves)]
+        out = fun(*tree_unflatten(p_tree, tracers))
+        out, aux = _split_aux(out, has_aux, where)
+        out_leaves, out_tree = tree_flatten(out)
+        pairs = [interp.unpack(_as_leaf(o, f"{where}: the function's output"))
+                 for o in out_leaves]
+        if has_aux:
+            aux = tree_map(lambda x: x.primal if interp.owns(x) else x, aux)
+    return pairs, out_tree, aux
+
+
+def jvp(fun, primals, tangents, has_aux=False):
+    """``(fun(*primals), J · tangents)``: the Jacobian-vector product, by
+    forward mode, in one pass alongside the function."""
+    where = f"jvp({describe(fun)})"
+    p_leaves, p_tree, t_leaves = _check_tangents(primals, tangents, where)
+    pairs, out_tree, aux = _run_jvp(fun, p_leaves, p_tree, t_leaves, has_aux, where)
+    outs = [_output(p) for p, _ in pairs]
+    touts = [_output(t) if t is not None else _zero_cotangent(p) for p, t in pairs]
+    result = tree_unflatten(out_tree, outs), tree_unflatten(out_tree, touts)
+    return result + (aux,) if has_aux else result
+
+
+def linearize(fun, *primals):
+    """``(fun(*primals), f_jvp)`` where ``f_jvp(*tangents)`` is the JVP at
+    ``primals``. The primal work is done once; ``f_jvp`` replays only the
+    linear (tangent) part, which is staged into a Jaxpr (``f_jvp.jaxpr``)."""
+    where = f"linearize({describe(fun)})"
+    p_leaves, p_tree = _flatten_args(primals, where)
+    float_idx = [i for i, p in enumerate(p_leaves) if is_float(get_aval(p).dtype)]
+    with new_interpreter(StagingInterpreter, where) as stage:
+        t_in = [stage.new_arg(get_aval(p_leaves[i])) for i in float_idx]
+        t_leaves = [None] * len(p_leaves)
+        for i, t in zip(float_idx, t_in):
+            t_leaves[i] = t
+        pairs, out_tree, _ = _run_jvp(fun, p_leaves, p_tree, t_leaves, False, where)
+        t_out = [t if t is not None else _zero_cotangent(p) for p, t in pairs]
+        jaxpr = stage.build(t_in, t_out)
+    out = tree_unflatten(out_tree, [_output(p) for p, _ in pairs])
+
+    def f_jvp(*tangents):
+        _, _, t_leaves = _check_tangents(primals, tangents, f"{where}'s f_jvp")
+        t_args = [t_leaves[i] for i in float_idx]
+        return tree_unflatten(out_tree, [_output(t) for t in jaxpr(*t_args)])
+
+    f_jvp.jaxpr = jaxpr
+    return out, f_jvp
+
+
+# ---------------------------------------------------------- Jacobians ---
+
+
+def _unit_tangents(leaves):
+    """The standard basis of the flattened inputs, one leaf at a time."""
+    for j, x in enumerate(leaves):
+        aval = get_aval(x)
+        for k in range(aval.size):
+            basis = [np.zeros(get_aval(y).shape, get_aval(y).dtype) for y in leaves]
+            flat = basis[j].reshape(-1)
+            flat[k] = 1
+            yield j, basis
+
+
+def jacfwd(fun, argnums=0, has_aux=False):
+    """The Jacobian by forward mode: one JVP per input element, so it is the
+    cheaper mode when inputs are fewer than outputs. The result has shape
+    ``out.shape + in.shape`` for each (output, input) pair of leaves."""
+    from . import numpy as cnp
+
+    where = f"jacfwd({describe(fun)})"
+
+    def jac_fun(*args, **kwargs):
+        dyn_fun, dyn = _partial_args(fun, args, kwargs, argnums, where)
+        dyn = dyn[0] if isinstance(argnums, int) else dyn
+        leaves, in_tree = _flatten_args(dyn, where)
+        for x in leaves:
+            if not is_float(get_aval(x).dtype):
+                raise TypeError(f"{where} needs floating-point inputs, got {get_aval(x).dtype}")
+        call = (lambda d: dyn_fun(d)) if isinstance(argnums, int) else (lambda d: dyn_fun(*d))
+        if has_aux:
+            out, f_jvp, aux = _linearize_aux(call, dyn, where)
+        else:
+            out, f_jvp = linearize(call, dyn)
+        out_leaves, out_tree = tree_flatten(out)
+        columns = [[] for _ in leaves]
+        for j, basis in _unit_tangents(leaves):
+            columns[j].append(tree_flatten(f_jvp(tree_unflatten(in_tree, basis)))[0])
+        jac = []
+        for o, y in enumerate(out_leaves):
+            blocks = []
+            for j, x in enumerate(leaves):
+                shape = np.shape(y) + np.shape(x)
+                cols = [c[o] for c in columns[j]]
+                blocks.append(cnp.reshape(cnp.stack(cols, axis=-1), shape) if cols
+                              else np.zeros(shape, y.dtype))
+            jac.append(tree_unflatten(in_tree, blocks))
+        jac = tree_unflatten(out_tree, jac)
+        return (jac, aux) if has_aux else jac
+
+    return jac_fun
+
+
+def _linearize_aux(call, dyn, where):
+    aux_box = []
+
+    def no_aux(d):
+        out, aux = _split_aux(call(d), True, where)
+        aux_box.append(aux)
+        return out
+
+    out, f_jvp = linearize(no_aux, dyn)
+    return out, f_jvp, aux_box[0]
+
+
+def jacrev(fun, argnums=0, has_aux=False):
+    """The Jacobian by reverse mode: one VJP per output element, so it is the
+    cheaper mode when outputs are fewer than inputs. The result has shape
+    ``out.shape + in.shape`` for each (output, input) pair of leaves."""
+    from . import numpy as cnp
+
+    where = f"jacrev({describe(fun)})"
+
+    def jac_fun(*args, **kwargs):
+        dyn_fun, dyn = _partial_args(fun, args, kwargs, argnums, where)
+        dyn = dyn[0] if isinstance(argnums, int) else dyn
+        leaves, in_tree = _flatten_args(dyn, where)
+        for x in leaves:
+            if not is_float(get_aval(x).dtype):
+                raise TypeError(f"{where} needs floating-point inputs, got {get_aval(x).dtype}")
+        call = (lambda d: dyn_fun(d)) if isinstance(argnums, int) else (lambda d: dyn_fun(*d))
+        out, out_tree, pullback, aux = _vjp(call, (dyn,), has_aux, where)
+        jac = []
+        for o, y in enumerate(out):
+            rows = []
+            for k in range(np.size(y)):
+                cts = [np.zeros(np.shape(z), z.dtype) if is_float(z.dtype) else None
+                       for z in out]
+                flat = cts[o].reshape(-1)
+                flat[k] = 1
+                rows.append(tree_flatten(pullback(cts)[0])[0])
+            blocks = []
+            for j, x in enumerate(leaves):
+                shape = np.shape(y) + np.shape(x)
+                blocks.append(cnp.reshape(cnp.stack([r[j] for r in rows]), shape) if rows
+                              else np.zeros(shape, get_aval(x).dtype))
+            jac.append(tree_unflatten(in_tree, blocks))
+        jac = tree_unflatten(out_tree, jac)
+        return (jac, aux) if has_aux else jac
+
+    return jac_fun
+
+
+def hessian(fun, argnums=0, has_aux=False):
+    """Second derivatives, forward-over-reverse: ``jacfwd(jacrev(fun))``."""
+    return jacfwd(jacrev(fun, argnums, has_aux), argnums, has_aux)
+
+
+# ------------------------------------------------------------ staging ---
+
+
+def make_jaxpr(fun, static_argnums=()):
+    """``make_jaxpr(f)(*args)`` traces ``f`` at the shapes and dtypes of
+    ``args`` and returns its IR (a ``ClosedJaxpr``; print it to read it)."""
+    static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+
+    @functools.wraps(fun)
+    def jaxpr_fun(*args, **kwargs):
+        where = f"make_jaxpr({describe(fun)})"
+        dyn_idx = [i for i in range(len(args)) if i not in static]
+        leaves, in_tree = _flatten_args(tuple(args[i] for i in dyn_idx), where)
+
+        def flat_fun(*tracers):
+            full = list(args)
+            for i, x in zip(dyn_idx, tree_unflatten(in_tree, list(tracers))):
+                full[i] = x
+            out_leaves, _ = tree_flatten(fun(*full, **kwargs))
+            return out_leaves
+
+        return trace_to_jaxpr(flat_fun, [get_aval(x) for x in leaves], where)
+
+    return jaxpr_fun
+
+
+__all__ = ["grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev",
+           "hessian", "make_jaxpr", "ShapedArray"]

@@ -1,0 +1,55 @@
+"""Forward mode: push tangents through each primitive, left to right.
+
+A ``JVPTracer`` carries a primal value and its tangent (``None`` is a
+symbolic zero, so that constants cost nothing). Each primitive's JVP rule
+runs in the parent interpreter, so tangent computations are themselves
+traced by enclosing transforms (``jvp(grad(f))``, ``jit(jvp(f))``).
+"""
+
+from __future__ import annotations
+
+from .core import (Interpreter, Tracer, bind_in, get_aval, missing_rule,
+                   set_interpreter)
+
+
+class JVPTracer(Tracer):
+    __slots__ = ("primal", "tangent")
+
+    def __init__(self, interp, primal, tangent):
+        self._interp = interp
+        self.aval = get_aval(primal)
+        self.primal = primal
+        self.tangent = tangent
+
+    def _concrete(self, what):
+        return self.primal
+
+
+class JVPInterpreter(Interpreter):
+    name = "jvp"
+
+    def process_primitive(self, prim, args, params):
+        owned = [self.owns(a) for a in args]
+        if not any(owned):
+            return bind_in(self.parent, prim, args, params)
+        primals = [a.primal if o else a for a, o in zip(args, owned)]
+        tangents = [a.tangent if o else None for a, o in zip(args, owned)]
+        out = bind_in(self.parent, prim, primals, params)
+        if all(t is None for t in tangents):
+            return out
+        if prim.jvp is None:
+            raise missing_rule(prim, "jvp")
+        with set_interpreter(self.parent):
+            t_out = prim.jvp(primals, tangents, out, **params)
+        if prim.multiple_results:
+            return [o if t is None else JVPTracer(self, o, t) for o, t in zip(out, t_out)]
+        return out if t_out is None else JVPTracer(self, out, t_out)
+
+    def lift(self, primal, tangent):
+        return JVPTracer(self, primal, tangent)
+
+    def unpack(self, x):
+        """(primal, tangent or None) of an output of the traced function."""
+        if self.owns(x):
+            return x.primal, x.tangent
+        return x, None

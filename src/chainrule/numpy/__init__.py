@@ -1,0 +1,45 @@
+"""NumPy's API on arrays and tracers: ``import chainrule.numpy as cnp``.
+
+Functions take what NumPy takes (arrays, lists, scalars), broadcast and
+promote dtypes as NumPy does, and return ``numpy.ndarray`` outside
+transforms. Inside ``grad``, ``jvp``, ``make_jaxpr`` and friends they record
+primitives, so they are differentiable.
+"""
+
+import numpy as _np
+
+from . import _methods  # noqa: F401  (attaches operators to tracers)
+from ._promote import asarray, result_type
+from ._reductions import (all, amax, amin, any, argmax, argmin, average, count_nonzero,
+                          cumsum, max, mean, min, nanmean, nansum, prod, ptp, std, sum, var)
+from ._shape import (arange, array, atleast_1d, atleast_2d, atleast_3d, broadcast_arrays,
+                     broadcast_shapes, broadcast_to, column_stack, concatenate, dstack, empty,
+                     expand_dims, eye, flip, fliplr, flipud, full, full_like, hstack, identity,
+                     linspace, moveaxis, ndim, ones, ones_like, pad, permute_dims, ravel,
+                     repeat, reshape, roll, shape, size, split, squeeze, stack, swapaxes, tile,
+                     transpose, vstack, zeros, zeros_like)
+from ._ufuncs import (abs, absolute, add, arccos, arccosh, arcsin, arcsinh, arctan, arctan2,
+                      arctanh, around, cbrt, ceil, clip, copysign, cos, cosh, deg2rad, degrees,
+                      divide, equal, exp, exp2, expm1, float_power, floor, floor_divide, fmax,
+                      fmin, fmod, greater, greater_equal, heaviside, hypot, isfinite, isinf,
+                      isnan, less, less_equal, log, log1p, log2, log10, logaddexp, logaddexp2,
+                      logical_and, logical_not, logical_or, logical_xor, maximum, minimum, mod,
+                      multiply, negative, not_equal, positive, power, rad2deg, radians,
+                      reciprocal, remainder, rint, round, sign, signbit, sin, sinc, sinh, sqrt,
+                      square, stop_gradient, subtract, tan, tanh, true_divide, trunc, where)
+
+try:  # being written: indexing and dot families
+    from ._dot import dot, einsum, inner, matmul, outer, tensordot, trace, vdot  # noqa: F401
+    from ._indexing import take, take_along_axis  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
+# dtypes and constants, as in NumPy
+float16, float32, float64 = _np.float16, _np.float32, _np.float64
+int8, int16, int32, int64 = _np.int8, _np.int16, _np.int32, _np.int64
+uint8, uint32, uint64 = _np.uint8, _np.uint32, _np.uint64
+bool_, complex64, complex128 = _np.bool_, _np.complex64, _np.complex128
+dtype, ndarray, newaxis = _np.dtype, _np.ndarray, _np.newaxis
+pi, e, inf, nan, euler_gamma = _np.pi, _np.e, _np.inf, _np.nan, _np.euler_gamma
+finfo, iinfo, issubdtype = _np.finfo, _np.iinfo, _np.issubdtype
+floating, integer, inexact, number = _np.floating, _np.integer, _np.inexact, _np.number

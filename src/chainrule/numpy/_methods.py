@@ -1,0 +1,81 @@
+"""Python operators and ndarray methods on tracers.
+
+They forward to ``chainrule.numpy`` so that ``x * y``, ``x.sum()`` and
+``x[i]`` inside a transformed function mean exactly what they mean in NumPy.
+"""
+
+from __future__ import annotations
+
+from ..core import Tracer
+from . import _reductions as r
+from . import _shape as s
+from . import _ufuncs as u
+from ._promote import cast
+
+
+def _swap(f):
+    return lambda self, other: f(other, self)
+
+
+def _getitem(self, idx):
+    from ._indexing import getitem
+    return getitem(self, idx)
+
+
+def _matmul(a, b):
+    from ._dot import matmul
+    return matmul(a, b)
+
+
+def _setitem(self, idx, value):
+    raise TypeError(
+        "traced arrays are immutable: `x[idx] = v` cannot be recorded. Use the "
+        "functional form `x = x.at[idx].set(v)` (or .add/.multiply), or build a new "
+        "array with chainrule.numpy.where / concatenate.")
+
+
+def _reshape(self, *shape, order="C"):
+    return s.reshape(self, shape[0] if len(shape) == 1 else shape, order)
+
+
+def _transpose(self, *axes):
+    return s.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
+
+
+def _astype(self, dtype, copy=True):
+    return cast(self, dtype)
+
+
+def _dot(self, other):
+    from ._dot import dot
+    return dot(self, other)
+
+
+_METHODS = {
+    "__add__": u.add, "__radd__": _swap(u.add),
+    "__sub__": u.subtract, "__rsub__": _swap(u.subtract),
+    "__mul__": u.multiply, "__rmul__": _swap(u.multiply),
+    "__truediv__": u.divide, "__rtruediv__": _swap(u.divide),
+    "__floordiv__": u.floor_divide, "__rfloordiv__": _swap(u.floor_divide),
+    "__mod__": u.remainder, "__rmod__": _swap(u.remainder),
+    "__pow__": u.power, "__rpow__": _swap(u.power),
+    "__matmul__": _matmul, "__rmatmul__": _swap(_matmul),
+    "__neg__": u.negative, "__pos__": u.positive, "__abs__": u.absolute,
+    "__eq__": u.equal, "__ne__": u.not_equal, "__lt__": u.less, "__le__": u.less_equal,
+    "__gt__": u.greater, "__ge__": u.greater_equal,
+    "__and__": u.logical_and, "__or__": u.logical_or, "__xor__": u.logical_xor,
+    "__invert__": u.logical_not,
+    "__getitem__": _getitem, "__setitem__": _setitem,
+    "sum": r.sum, "prod": r.prod, "mean": r.mean, "var": r.var, "std": r.std,
+    "max": r.max, "min": r.min, "argmax": r.argmax, "argmin": r.argmin,
+    "cumsum": r.cumsum, "all": r.all, "any": r.any, "ptp": r.ptp,
+    "reshape": _reshape, "transpose": _transpose, "ravel": s.ravel, "flatten": s.ravel,
+    "squeeze": s.squeeze, "swapaxes": s.swapaxes, "repeat": s.repeat,
+    "astype": _astype, "clip": u.clip, "round": u.round, "dot": _dot,
+}
+
+for _name, _fn in _METHODS.items():
+    setattr(Tracer, _name, _fn)
+Tracer.T = property(lambda self: s.transpose(self))
+Tracer.mT = property(lambda self: s.swapaxes(self, -1, -2))
+Tracer.__hash__ = lambda self: id(self)  # __eq__ is elementwise, identity hashes

@@ -1,0 +1,306 @@
+"""NumPy's elementwise functions, on arrays and tracers alike.
+
+Each promotes its arguments the way NumPy does and binds one primitive (or a
+short, numerically careful composition of them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..primitives import elementwise as ew
+from ._promote import asarray, cast, float_dtype, promote, promote_float
+
+
+def _unary_float(prim_fn, name):
+    def f(x, /):
+        x = asarray(x, name)
+        return prim_fn(cast(x, float_dtype(x.dtype)))
+    f.__name__ = name
+    f.__doc__ = f"NumPy's ``{name}``, differentiable (integers compute in floating point)."
+    return f
+
+
+def _binary(prim_fn, name, floating=False):
+    def f(x1, x2, /):
+        a, b = (promote_float if floating else promote)(x1, x2, fname=name)
+        return prim_fn(a, b)
+    f.__name__ = name
+    f.__doc__ = f"NumPy's ``{name}`` with broadcasting and dtype promotion."
+    return f
+
+
+add = _binary(ew.add, "add")
+subtract = _binary(ew.sub, "subtract")
+multiply = _binary(ew.mul, "multiply")
+divide = true_divide = _binary(ew.div, "divide", floating=True)
+maximum = _binary(ew.max_, "maximum")
+minimum = _binary(ew.min_, "minimum")
+arctan2 = _binary(ew.atan2, "arctan2", floating=True)
+fmod = _binary(ew.rem, "fmod")
+equal = _binary(ew.eq, "equal")
+not_equal = _binary(ew.ne, "not_equal")
+less = _binary(ew.lt, "less")
+less_equal = _binary(ew.le, "less_equal")
+greater = _binary(ew.gt, "greater")
+greater_equal = _binary(ew.ge, "greater_equal")
+
+exp = _unary_float(ew.exp, "exp")
+log = _unary_float(ew.log, "log")
+log1p = _unary_float(ew.log1p, "log1p")
+expm1 = _unary_float(ew.expm1, "expm1")
+sin = _unary_float(ew.sin, "sin")
+cos = _unary_float(ew.cos, "cos")
+tan = _unary_float(ew.tan, "tan")
+arcsin = _unary_float(ew.asin, "arcsin")
+arccos = _unary_float(ew.acos, "arccos")
+arctan = _unary_float(ew.atan, "arctan")
+sinh = _unary_float(ew.sinh, "sinh")
+cosh = _unary_float(ew.cosh, "cosh")
+tanh = _unary_float(ew.tanh, "tanh")
+arcsinh = _unary_float(ew.asinh, "arcsinh")
+arccosh = _unary_float(ew.acosh, "arccosh")
+arctanh = _unary_float(ew.atanh, "arctanh")
+sqrt = _unary_float(ew.sqrt, "sqrt")
+cbrt = _unary_float(ew.cbrt, "cbrt")
+
+
+def negative(x, /):
+    return ew.neg(asarray(x, "negative"))
+
+
+def positive(x, /):
+    return asarray(x, "positive")
+
+
+def absolute(x, /):
+    x = asarray(x, "absolute")
+    return x if x.dtype.kind in "bu" else ew.abs_(x)
+
+
+abs = absolute  # noqa: A001  (NumPy's name)
+
+
+def sign(x, /):
+    return ew.sign(asarray(x, "sign"))
+
+
+def _rounding(prim_fn, name):
+    def f(x, /):
+        x = asarray(x, name)
+        return x if x.dtype.kind in "biu" else prim_fn(x)
+    f.__name__ = name
+    return f
+
+
+floor = _rounding(ew.floor, "floor")
+ceil = _rounding(ew.ceil, "ceil")
+rint = _rounding(ew.round_, "rint")
+
+
+def trunc(x, /):
+    x = asarray(x, "trunc")
+    return x if x.dtype.kind in "biu" else where(less(x, 0), ceil(x), floor(x))
+
+
+def round(a, decimals=0):  # noqa: A001
+    a = asarray(a, "round")
+    if decimals == 0:
+        return rint(a)
+    scale = 10.0 ** decimals
+    return rint(a * scale) / scale
+
+
+around = round
+
+
+def square(x, /):
+    return power(x, 2)
+
+
+def reciprocal(x, /):
+    x = asarray(x, "reciprocal")
+    return divide(np.ones((), x.dtype), x)
+
+
+def power(x1, x2, /):
+    """``x1 ** x2``; an integer exponent known at trace time uses integer_pow,
+    whose derivative is exact for negative bases."""
+    if isinstance(x2, (int, np.integer)) and not isinstance(x2, bool):
+        x1 = asarray(x1, "power")
+        if x1.dtype.kind in "fc" or x2 >= 0:
+            return ew.integer_pow(x1, int(x2))
+    a, b = promote(x1, x2, fname="power")
+    return ew.pow(a, b)
+
+
+float_power = _binary(lambda a, b: ew.pow(cast(a, np.float64), cast(b, np.float64)),
+                      "float_power")
+
+
+def exp2(x, /):
+    x = asarray(x, "exp2")
+    return exp(x * np.asarray(np.log(2), float_dtype(x.dtype)))
+
+
+def log2(x, /):
+    x = asarray(x, "log2")
+    return log(x) / np.asarray(np.log(2), float_dtype(x.dtype))
+
+
+def log10(x, /):
+    x = asarray(x, "log10")
+    return log(x) / np.asarray(np.log(10), float_dtype(x.dtype))
+
+
+def logaddexp(x1, x2, /):
+    """log(exp(x1) + exp(x2)) without overflow."""
+    a, b = promote_float(x1, x2, fname="logaddexp")
+    m = ew.stop_gradient(maximum(a, b))
+    m = where(isfinite(m), m, np.zeros((), m.dtype))
+    return m + log(exp(a - m) + exp(b - m))
+
+
+def logaddexp2(x1, x2, /):
+    a, b = promote_float(x1, x2, fname="logaddexp2")
+    ln2 = np.asarray(np.log(2), a.dtype)
+    return logaddexp(a * ln2, b * ln2) / ln2
+
+
+def hypot(x1, x2, /):
+    a, b = promote_float(x1, x2, fname="hypot")
+    return sqrt(a * a + b * b)
+
+
+def remainder(x1, x2, /):
+    """Python's ``%``: the result has the sign of the divisor."""
+    a, b = promote(x1, x2, fname="remainder")
+    return a - floor_divide(a, b) * b
+
+
+mod = remainder
+
+
+def floor_divide(x1, x2, /):
+    a, b = promote(x1, x2, fname="floor_divide")
+    if a.dtype.kind in "iub":
+        from ..primitives.elementwise import convert_element_type
+        return convert_element_type(floor(ew.div(cast(a, np.float64), cast(b, np.float64))),
+                                    a.dtype)
+    return ew.stop_gradient(floor(ew.div(a, b)))
+
+
+def fmax(x1, x2, /):
+    a, b = promote(x1, x2, fname="fmax")
+    return where(isnan(b), a, where(isnan(a), b, maximum(a, b)))
+
+
+def fmin(x1, x2, /):
+    a, b = promote(x1, x2, fname="fmin")
+    return where(isnan(b), a, where(isnan(a), b, minimum(a, b)))
+
+
+def clip(a, a_min=None, a_max=None):
+    a = asarray(a, "clip")
+    if a_min is None and a_max is None:
+        raise ValueError("clip: one of a_min and a_max must be given")
+    dtype = np.result_type(*(v if isinstance(v, (int, float)) else asarray(v).dtype
+                             for v in (a, a_min, a_max) if v is not None))
+    a = cast(a, dtype)
+    lo = cast(-np.inf if a_min is None else a_min, dtype) if dtype.kind == "f" else cast(
+        np.iinfo(dtype).min if a_min is None else a_min, dtype)
+    hi = cast(np.inf if a_max is None else a_max, dtype) if dtype.kind == "f" else cast(
+        np.iinfo(dtype).max if a_max is None else a_max, dtype)
+    return ew.clamp(a, lo, hi)
+
+
+def where(condition, x=None, y=None, /):
+    """Select from ``x`` where ``condition`` holds, else from ``y``.
+
+    Only the chosen branch receives gradient, so ``where(x > 0, sqrt(x), 0)``
+    has a finite gradient at ``x <= 0`` as long as the unchosen branch is
+    finite; guard the input too (``sqrt(where(x > 0, x, 1))``) when it is not.
+    """
+    if x is None or y is None:
+        raise NotImplementedError("where(condition) with one argument: use nonzero on "
+                                  "a concrete array")
+    cond = asarray(condition, "where")
+    if cond.dtype != np.bool_:
+        cond = not_equal(cond, 0)
+    a, b = promote(x, y, fname="where")
+    return ew.select(cond, a, b)
+
+
+def logical_and(x1, x2, /):
+    return ew.and_(cast(asarray(x1), bool), cast(asarray(x2), bool))
+
+
+def logical_or(x1, x2, /):
+    return ew.or_(cast(asarray(x1), bool), cast(asarray(x2), bool))
+
+
+def logical_xor(x1, x2, /):
+    return ew.xor(cast(asarray(x1), bool), cast(asarray(x2), bool))
+
+
+def logical_not(x, /):
+    return ew.not_(cast(asarray(x), bool))
+
+
+def isnan(x, /):
+    x = asarray(x, "isnan")
+    return not_equal(x, x) if x.dtype.kind in "fc" else cast(np.zeros(np.shape(x)), bool)
+
+
+def isinf(x, /):
+    x = asarray(x, "isinf")
+    if x.dtype.kind not in "fc":
+        return cast(np.zeros(np.shape(x)), bool)
+    return equal(ew.abs_(ew.stop_gradient(x)), np.asarray(np.inf, x.dtype))
+
+
+def isfinite(x, /):
+    x = asarray(x, "isfinite")
+    return logical_not(logical_or(isnan(x), isinf(x)))
+
+
+def deg2rad(x, /):
+    x = asarray(x, "deg2rad")
+    return x * np.asarray(np.pi / 180, float_dtype(x.dtype))
+
+
+def rad2deg(x, /):
+    x = asarray(x, "rad2deg")
+    return x * np.asarray(180 / np.pi, float_dtype(x.dtype))
+
+
+radians, degrees = deg2rad, rad2deg
+
+
+def sinc(x, /):
+    x = asarray(x, "sinc")
+    x = cast(x, float_dtype(x.dtype))
+    px = x * np.asarray(np.pi, x.dtype)
+    zero = equal(x, 0)
+    safe = where(zero, np.ones((), x.dtype), px)
+    return where(zero, np.ones((), x.dtype), sin(safe) / safe)
+
+
+def heaviside(x1, x2, /):
+    a, b = promote(x1, x2, fname="heaviside")
+    zero = np.zeros((), a.dtype)
+    return ew.stop_gradient(where(less(a, 0), zero, where(greater(a, 0), np.ones((), a.dtype), b)))
+
+
+def signbit(x, /):
+    return less(asarray(x), 0)
+
+
+def copysign(x1, x2, /):
+    a, b = promote_float(x1, x2, fname="copysign")
+    return where(signbit(b), -absolute(a), absolute(a))
+
+
+def stop_gradient(x):
+    """The value of ``x``, treated as a constant by every derivative."""
+    return ew.stop_gradient(asarray(x, "stop_gradient"))

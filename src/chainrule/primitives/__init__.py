@@ -1,0 +1,6 @@
+"""Every primitive, one family per file, each with all of its rules.
+
+Importing this package registers them all in ``chainrule.core.registry``.
+"""
+
+from . import elementwise, indexing, reductions, shape  # noqa: F401

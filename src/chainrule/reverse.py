@@ -1,0 +1,117 @@
+"""Reverse mode: record a tape, then walk it right to left.
+
+Like autograd, the forward pass runs for real (each primitive is evaluated in
+the parent interpreter, so Python ``if`` on values works) while the
+``ReverseInterpreter`` appends one record per primitive to its tape. The
+backward pass visits the records in reverse; each primitive's VJP rule turns
+the upstream cotangent into downstream cotangents, and a value used twice
+sums its cotangents. The walk is a loop, not a recursion, and runs in the
+caller's interpreter, so an enclosing transform traces it: that is how
+``grad(grad(f))`` and ``jit(grad(f))`` work.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .core import Interpreter, Tracer, bind_in, get_aval, is_float, missing_rule
+
+
+class ReverseTracer(Tracer):
+    __slots__ = ("primal", "node")
+
+    def __init__(self, interp, primal, node: int):
+        self._interp = interp
+        self.aval = get_aval(primal)
+        self.primal = primal
+        self.node = node
+
+    def _concrete(self, what):
+        return self.primal
+
+
+class Record:
+    """One primitive application on the tape (the lectures' graph node)."""
+
+    __slots__ = ("prim", "params", "primals", "out", "in_nodes", "out_nodes")
+
+    def __init__(self, prim, params, primals, out, in_nodes, out_nodes):
+        self.prim, self.params, self.primals, self.out = prim, params, primals, out
+        self.in_nodes, self.out_nodes = in_nodes, out_nodes
+
+
+class ReverseInterpreter(Interpreter):
+    name = "grad"
+
+    def __init__(self, parent):
+        super().__init__(parent)
+        self.tape: list[Record] = []
+        self.num_nodes = 0
+
+    def new_node(self) -> int:
+        self.num_nodes += 1
+        return self.num_nodes - 1
+
+    def new_input(self, primal) -> ReverseTracer:
+        return ReverseTracer(self, primal, self.new_node())
+
+    def process_primitive(self, prim, args, params):
+        owned = [self.owns(a) for a in args]
+        if not any(owned):
+            return bind_in(self.parent, prim, args, params)
+        primals = [a.primal if o else a for a, o in zip(args, owned)]
+        out = bind_in(self.parent, prim, primals, params)
+        outs = out if prim.multiple_results else [out]
+        out_nodes = [self.new_node() if is_float(get_aval(o).dtype) else None for o in outs]
+        if all(n is None for n in out_nodes):
+            return out  # integer or boolean results carry no gradient
+        if prim.vjp is None:
+            raise missing_rule(prim, "vjp (reverse mode)")
+        in_nodes = [a.node if o else None for a, o in zip(args, owned)]
+        self.tape.append(Record(prim, params, primals, out, in_nodes, out_nodes))
+        tracers = [o if n is None else ReverseTracer(self, o, n) for o, n in zip(outs, out_nodes)]
+        return tracers if prim.multiple_results else tracers[0]
+
+    def node_of(self, x):
+        """Tape node of an output of the traced function (None if constant)."""
+        return x.node if self.owns(x) else None
+
+    def backward(self, out_nodes, out_cts, in_nodes):
+        """Cotangents of ``in_nodes`` given cotangents of ``out_nodes``.
+
+        Runs in the current interpreter (the caller's). Inputs that receive no
+        cotangent get ``None``.
+        """
+        cts: dict[int, object] = {}
+        for n, ct in zip(out_nodes, out_cts):
+            if n is not None and ct is not None:
+                cts[n] = cts[n] + ct if n in cts else ct
+        for rec in reversed(self.tape):
+            if rec.prim.multiple_results:
+                if not any(n in cts for n in rec.out_nodes):
+                    continue
+                ct = [cts.pop(n) if n in cts else _zeros_like(o)
+                      for n, o in zip(rec.out_nodes, rec.out)]
+            else:
+                n = rec.out_nodes[0]
+                if n not in cts:
+                    continue
+                ct = cts.pop(n)
+            wants = tuple(n is not None for n in rec.in_nodes)
+            in_cts = rec.prim.vjp(ct, rec.out, *rec.primals, wants=wants, **rec.params)
+            for n, x, c in zip(rec.in_nodes, rec.primals, in_cts):
+                if n is None or c is None:
+                    continue
+                if np.shape(c) != get_aval(x).shape:
+                    raise AssertionError(
+                        f"internal error: VJP rule of '{rec.prim.name}' returned a "
+                        f"cotangent of shape {np.shape(c)} for an operand of shape "
+                        f"{get_aval(x).shape}")
+                cts[n] = cts[n] + c if n in cts else c
+        return [cts.get(n) for n in in_nodes]
+
+
+def _zeros_like(x):
+    aval = get_aval(x)
+    return np.zeros(aval.shape, aval.dtype)
+
