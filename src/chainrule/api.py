@@ -143,8 +143,8 @@ def vjp(fun, *primals, has_aux=False):
             checked.append(c if is_float(o.dtype) else None)
         return pullback(checked)
 
-    out = tree_unflatten(out_tree, out)
-    return (out, vjp_fun, aux) if has_aux else (out, vjp_fun)
+    value = tree_unflatten(out_tree, out)
+    return (value, vjp_fun, aux) if has_aux else (value, vjp_fun)
 
 
 def value_and_grad(fun, argnums=0, has_aux=False):
