@@ -3,4 +3,4 @@
 Importing this package registers them all in ``chainrule.core.registry``.
 """
 
-from . import elementwise, indexing, reductions, shape  # noqa: F401
+from . import dot, elementwise, indexing, reductions, shape  # noqa: F401
