@@ -9,13 +9,13 @@
 from . import primitives  # noqa: F401  (registers every primitive)
 from . import numpy  # noqa: F401
 from .api import (grad, hessian, jacfwd, jacrev, jvp, linearize, make_jaxpr, value_and_grad,
-                  vjp)
+                  vjp, vmap)
 from .core import (ClosedJaxpr, ConcretizationError, EscapedTracerError, Jaxpr, ShapedArray,
                    float0)
 from .numpy import stop_gradient
 
 __version__ = "0.1.0"
 
-__all__ = ["grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev",
+__all__ = ["vmap", "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev",
            "hessian", "make_jaxpr", "stop_gradient", "float0", "Jaxpr", "ClosedJaxpr",
            "ShapedArray", "ConcretizationError", "EscapedTracerError"]

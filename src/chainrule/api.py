@@ -35,7 +35,7 @@ def _as_leaf(x, where: str):
         return x
     if isinstance(x, (np.ndarray, np.generic, bool, int, float, complex)):
         arr = np.asarray(x)
-        if arr.dtype.kind in "biufc":
+        if arr.dtype.kind in "biufc" or arr.dtype == float0:
             return arr
     raise TypeError(f"{where}: expected arrays or numbers as arguments, got a "
                     f"{type(x).__name__}{' of dtype ' + str(x.dtype) if hasattr(x, 'dtype') else ''}"
@@ -280,21 +280,48 @@ def linearize(fun, *primals):
 # ---------------------------------------------------------- Jacobians ---
 
 
-def _unit_tangents(leaves):
-    """The standard basis of the flattened inputs, one leaf at a time."""
-    for j, x in enumerate(leaves):
+def _basis(leaves, start, stop):
+    """Rows ``start:stop`` of the identity over the flattened leaves, split
+    back into one ``(rows, *leaf.shape)`` array per leaf."""
+    sizes = [int(np.size(x)) for x in leaves]
+    eye = np.eye(sum(sizes), dtype=np.result_type(*[get_aval(x).dtype for x in leaves]))
+    out, offset = [], 0
+    for x, n in zip(leaves, sizes):
         aval = get_aval(x)
-        for k in range(aval.size):
-            basis = [np.zeros(get_aval(y).shape, get_aval(y).dtype) for y in leaves]
-            flat = basis[j].reshape(-1)
-            flat[k] = 1
-            yield j, basis
+        out.append(eye[start:stop, offset:offset + n].astype(aval.dtype).reshape(
+            (stop - start,) + tuple(aval.shape)))
+        offset += n
+    return out
 
 
-def jacfwd(fun, argnums=0, has_aux=False):
-    """The Jacobian by forward mode: one JVP per input element, so it is the
-    cheaper mode when inputs are fewer than outputs. The result has shape
-    ``out.shape + in.shape`` for each (output, input) pair of leaves."""
+def _batched(fn, leaves, chunk_size):
+    """``vmap(fn)`` over the standard basis of ``leaves``, ``chunk_size`` rows
+    at a time (to cap memory), concatenated: one result per output leaf with
+    the basis as its leading axis."""
+    from . import numpy as cnp
+
+    total = sum(int(np.size(x)) for x in leaves)
+    step = chunk_size or max(total, 1)
+    chunks = []
+    for start in range(0, total, step):
+        basis = _basis(leaves, start, min(start + step, total))
+        chunks.append(vmap(fn)(*basis))
+    if len(chunks) == 1:
+        return chunks[0]
+    return [cnp.concatenate(parts, axis=0) for parts in zip(*chunks)]
+
+
+def _check_float_leaves(leaves, where):
+    for x in leaves:
+        if not is_float(get_aval(x).dtype):
+            raise TypeError(f"{where} needs floating-point inputs, got {get_aval(x).dtype}")
+
+
+def jacfwd(fun, argnums=0, has_aux=False, chunk_size=None):
+    """The Jacobian by forward mode: a JVP per input element, all of them in
+    one batched (vmapped) pass, so it is the cheaper mode when inputs are
+    fewer than outputs. The result has shape ``out.shape + in.shape`` for each
+    (output, input) pair of leaves; ``chunk_size`` caps the batch."""
     from . import numpy as cnp
 
     where = f"jacfwd({describe(fun)})"
@@ -303,26 +330,26 @@ def jacfwd(fun, argnums=0, has_aux=False):
         dyn_fun, dyn = _partial_args(fun, args, kwargs, argnums, where)
         dyn = dyn[0] if isinstance(argnums, int) else dyn
         leaves, in_tree = _flatten_args(dyn, where)
-        for x in leaves:
-            if not is_float(get_aval(x).dtype):
-                raise TypeError(f"{where} needs floating-point inputs, got {get_aval(x).dtype}")
+        _check_float_leaves(leaves, where)
         call = (lambda d: dyn_fun(d)) if isinstance(argnums, int) else (lambda d: dyn_fun(*d))
         if has_aux:
             out, f_jvp, aux = _linearize_aux(call, dyn, where)
         else:
             out, f_jvp = linearize(call, dyn)
         out_leaves, out_tree = tree_flatten(out)
-        columns = [[] for _ in leaves]
-        for j, basis in _unit_tangents(leaves):
-            columns[j].append(tree_flatten(f_jvp(tree_unflatten(in_tree, basis)))[0])
+        if not leaves:
+            return tree_unflatten(out_tree, [tree_unflatten(in_tree, []) for _ in out_leaves])
+        columns = _batched(lambda *t: tree_flatten(f_jvp(tree_unflatten(in_tree, list(t))))[0],
+                           leaves, chunk_size)
         jac = []
-        for o, y in enumerate(out_leaves):
-            blocks = []
-            for j, x in enumerate(leaves):
-                shape = np.shape(y) + np.shape(x)
-                cols = [c[o] for c in columns[j]]
-                blocks.append(cnp.reshape(cnp.stack(cols, axis=-1), shape) if cols
-                              else np.zeros(shape, y.dtype))
+        for y, col in zip(out_leaves, columns):  # col: (n_in, *y.shape)
+            blocks, offset = [], 0
+            moved = cnp.moveaxis(col, 0, -1)
+            for x in leaves:
+                n = int(np.size(x))
+                block = moved[..., offset:offset + n]
+                blocks.append(cnp.reshape(block, np.shape(y) + np.shape(x)))
+                offset += n
             jac.append(tree_unflatten(in_tree, blocks))
         jac = tree_unflatten(out_tree, jac)
         return (jac, aux) if has_aux else jac
@@ -342,9 +369,10 @@ def _linearize_aux(call, dyn, where):
     return out, f_jvp, aux_box[0]
 
 
-def jacrev(fun, argnums=0, has_aux=False):
-    """The Jacobian by reverse mode: one VJP per output element, so it is the
-    cheaper mode when outputs are fewer than inputs. The result has shape
+def jacrev(fun, argnums=0, has_aux=False, chunk_size=None):
+    """The Jacobian by reverse mode: a VJP per output element, all of them in
+    one batched (vmapped) backward pass over a single recorded tape, so it is
+    the cheaper mode when outputs are fewer than inputs. The result has shape
     ``out.shape + in.shape`` for each (output, input) pair of leaves."""
     from . import numpy as cnp
 
@@ -354,25 +382,29 @@ def jacrev(fun, argnums=0, has_aux=False):
         dyn_fun, dyn = _partial_args(fun, args, kwargs, argnums, where)
         dyn = dyn[0] if isinstance(argnums, int) else dyn
         leaves, in_tree = _flatten_args(dyn, where)
-        for x in leaves:
-            if not is_float(get_aval(x).dtype):
-                raise TypeError(f"{where} needs floating-point inputs, got {get_aval(x).dtype}")
+        _check_float_leaves(leaves, where)
         call = (lambda d: dyn_fun(d)) if isinstance(argnums, int) else (lambda d: dyn_fun(*d))
         out, out_tree, pullback, aux = _vjp(call, (dyn,), has_aux, where)
-        jac = []
-        for o, y in enumerate(out):
-            rows = []
-            for k in range(np.size(y)):
-                cts = [np.zeros(np.shape(z), z.dtype) if is_float(z.dtype) else None
-                       for z in out]
-                flat = cts[o].reshape(-1)
-                flat[k] = 1
-                rows.append(tree_flatten(pullback(cts)[0])[0])
+        float_out = [o for o in out if is_float(o.dtype)]
+        if not float_out or not leaves:
+            rows = None
+        else:
+            def row(*cts):
+                it = iter(cts)
+                full = [next(it) if is_float(o.dtype) else None for o in out]
+                return tree_flatten(pullback(full)[0])[0]
+            rows = _batched(row, float_out, chunk_size)  # per input: (n_out, *x.shape)
+        jac, offset = [], 0
+        for y in out:
+            n = int(np.size(y))
             blocks = []
             for j, x in enumerate(leaves):
                 shape = np.shape(y) + np.shape(x)
-                blocks.append(cnp.reshape(cnp.stack([r[j] for r in rows]), shape) if rows
-                              else np.zeros(shape, get_aval(x).dtype))
+                if rows is None or not is_float(y.dtype):
+                    blocks.append(np.zeros(shape, get_aval(x).dtype))
+                else:
+                    blocks.append(cnp.reshape(rows[j][offset:offset + n], shape))
+            offset += n if is_float(y.dtype) else 0
             jac.append(tree_unflatten(in_tree, blocks))
         jac = tree_unflatten(out_tree, jac)
         return (jac, aux) if has_aux else jac
@@ -411,5 +443,82 @@ def make_jaxpr(fun, static_argnums=()):
     return jaxpr_fun
 
 
-__all__ = ["grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev",
+# --------------------------------------------------------------- vmap ---
+
+
+def _axes_for_leaves(axes, tree, where, what):
+    """Broadcast an ``in_axes``/``out_axes`` prefix tree to one entry per leaf."""
+    if axes is None or isinstance(axes, int):
+        return [axes] * len(tree_flatten(tree)[0])
+    if isinstance(axes, (tuple, list)) and isinstance(tree, (tuple, list)):
+        if len(axes) != len(tree):
+            raise ValueError(f"{where}: {what} has {len(axes)} entries but there are "
+                             f"{len(tree)} {'arguments' if what == 'in_axes' else 'outputs'}")
+        return [a for sub_axes, sub in zip(axes, tree)
+                for a in _axes_for_leaves(sub_axes, sub, where, what)]
+    if isinstance(axes, dict) and isinstance(tree, dict):
+        if set(axes) != set(tree):
+            raise ValueError(f"{where}: {what} keys {sorted(axes)} differ from {sorted(tree)}")
+        return [a for k in sorted(tree) for a in _axes_for_leaves(axes[k], tree[k], where, what)]
+    raise ValueError(f"{where}: {what} {axes!r} does not match the structure of {tree!r:.80}")
+
+
+def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
+    """Vectorise ``fun`` over a batch axis of its arguments.
+
+    ``in_axes`` says which axis of each argument is the batch (``None``: not
+    batched); ``out_axes`` where the batch axis goes in the outputs. Every
+    primitive has a batching rule, so this is one pass, not a loop.
+    """
+    from .batching import BatchInterpreter, BatchTracer, bdim_to_front, moveaxis
+
+    where = f"vmap({describe(fun)})"
+
+    @functools.wraps(fun)
+    def vmapped(*args):
+        in_list = (list(in_axes) if isinstance(in_axes, (tuple, list)) else in_axes)
+        leaves, in_tree = _flatten_args(args, where)
+        axes = _axes_for_leaves(tuple(in_list) if isinstance(in_list, list) else in_list,
+                                args, where, "in_axes")
+        sizes = set()
+        norm = []
+        for x, a in zip(leaves, axes):
+            if a is None:
+                norm.append(None)
+                continue
+            nd = len(np.shape(x))
+            if not -nd <= a < nd:
+                raise ValueError(f"{where}: in_axes={a} is out of range for an argument of "
+                                 f"shape {np.shape(x)}")
+            norm.append(a % nd)
+            sizes.add(np.shape(x)[a % nd])
+        if len(sizes) > 1:
+            raise ValueError(f"{where}: batched arguments have different sizes along their "
+                             f"in_axes: {sorted(sizes)}")
+        if not sizes and axis_size is None:
+            raise ValueError(f"{where}: no argument is batched; pass axis_size")
+        size = sizes.pop() if sizes else axis_size
+        with new_interpreter(BatchInterpreter, size) as interp:
+            interp.name = where
+            tracers = [x if a is None else BatchTracer(interp, x, a) for x, a in zip(leaves, norm)]
+            out = fun(*tree_unflatten(in_tree, tracers))
+            out_leaves, out_tree = tree_flatten(out)
+            pairs = [interp.unpack(_as_leaf(o, f"{where}: output")) for o in out_leaves]
+        o_axes = _axes_for_leaves(out_axes, out, where, "out_axes")
+        results = []
+        for (val, bdim), a in zip(pairs, o_axes):
+            if a is None:
+                if bdim is not None:
+                    raise ValueError(f"{where}: out_axes=None for an output that depends on "
+                                     "the batched inputs")
+                results.append(_output(val))
+                continue
+            val = bdim_to_front(val, bdim, size)
+            results.append(_output(moveaxis(val, 0, a % len(np.shape(val)))))
+        return tree_unflatten(out_tree, results)
+
+    return vmapped
+
+
+__all__ = ["vmap", "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev",
            "hessian", "make_jaxpr", "ShapedArray"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..batching import batch_elementwise
 from ..core import Primitive, ShapedArray
 from ._helpers import (broadcast_shapes, defderiv, defzero, elementwise_aval, float_only,
                        instantiate, same_dtype, unbroadcast)
@@ -294,6 +295,17 @@ def _clamp_parts(out, x, lo, hi):
 defderiv(clamp_p, lambda out, x, lo, hi: _clamp_parts(out, x, lo, hi)[0],
          lambda out, x, lo, hi: _clamp_parts(out, x, lo, hi)[1],
          lambda out, x, lo, hi: _clamp_parts(out, x, lo, hi)[2])
+
+# ------------------------------------------------------------ batching ---
+# Every primitive in this file is elementwise with NumPy broadcasting, so one
+# rule batches them all (see batching.batch_elementwise).
+
+for _p in (add_p, sub_p, neg_p, mul_p, div_p, pow_p, integer_pow_p, max_p, min_p, atan2_p,
+           rem_p, exp_p, log_p, log1p_p, expm1_p, sin_p, cos_p, tan_p, asin_p, acos_p, atan_p,
+           sinh_p, cosh_p, tanh_p, asinh_p, acosh_p, atanh_p, logistic_p, sqrt_p, cbrt_p, abs_p,
+           sign_p, floor_p, ceil_p, round_p, eq_p, ne_p, lt_p, le_p, gt_p, ge_p, and_p, or_p,
+           xor_p, not_p, select_p, convert_element_type_p, stop_gradient_p, clamp_p):
+    _p.batch = batch_elementwise(_p)
 
 # -------------------------------------------------- functions to call ---
 

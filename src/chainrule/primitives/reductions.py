@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..batching import batch_unary_axes
 from ..core import Primitive, ShapedArray
 from ._helpers import defzero, normalize_axis
 from .elementwise import as_dtype, eq, ne, select
@@ -143,6 +144,18 @@ cumsum_p.jvp = lambda primals, tangents, out, *, axis, reverse: cumsum(
     tangents[0], axis, reverse)
 # the transpose of a running sum is a running sum from the other end
 cumsum_p.vjp = lambda ct, out, x, *, wants, axis, reverse: (cumsum(ct, axis, not reverse),)
+
+
+# ------------------------------------------------------------ batching ---
+
+_shift_axes = batch_unary_axes(lambda *, axes: {"axes": tuple(a + 1 for a in axes)})
+for _p in (reduce_sum_p, reduce_max_p, reduce_min_p, reduce_prod_p):
+    _p.batch = _shift_axes(_p)
+for _p in (argmax_p, argmin_p):
+    _p.batch = batch_unary_axes(lambda *, axis, index_dtype: {
+        "axis": axis + 1 if axis >= 0 else axis, "index_dtype": index_dtype})(_p)
+cumsum_p.batch = batch_unary_axes(lambda *, axis, reverse: {
+    "axis": axis + 1 if axis >= 0 else axis, "reverse": reverse})(cumsum_p)
 
 
 # ------------------------------------------------------ functions to call ---

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..batching import batch_unary_axes, bdim_to_front, moveaxis
 from ..core import Primitive, ShapedArray
 from ._helpers import deflinear
 
@@ -231,6 +232,54 @@ rev_p = Primitive("rev")
 rev_p.impl = lambda x, *, dimensions: np.flip(x, dimensions) if dimensions else x
 rev_p.abstract_eval = lambda x, *, dimensions: ShapedArray(tuple(x.shape), np.dtype(x.dtype))
 deflinear(rev_p, lambda ct, x, *, dimensions: (rev(ct, dimensions),))
+
+
+# ------------------------------------------------------------ batching ---
+# The batch axis goes first; each rule then describes the same operation on
+# an array with one more leading axis.
+
+def _plus1(axes):
+    return tuple(a + 1 for a in axes)
+
+
+def _batch_broadcast_in_dim(axis_size, args, dims, *, shape, broadcast_dimensions):
+    x = moveaxis(args[0], dims[0], 0)
+    return broadcast_in_dim_p.bind(x, shape=(axis_size,) + tuple(shape),
+                                   broadcast_dimensions=(0,) + _plus1(broadcast_dimensions)), 0
+
+
+def _batch_concatenate(axis_size, args, dims, *, dimension):
+    xs = [bdim_to_front(x, d, axis_size) for x, d in zip(args, dims)]
+    return concatenate_p.bind(*xs, dimension=dimension + 1), 0
+
+
+broadcast_in_dim_p.batch = _batch_broadcast_in_dim
+transpose_p.batch = batch_unary_axes(lambda *, permutation: {
+    "permutation": (0,) + _plus1(permutation)})(transpose_p)
+squeeze_p.batch = batch_unary_axes(lambda *, dimensions: {
+    "dimensions": _plus1(dimensions)})(squeeze_p)
+expand_dims_p.batch = batch_unary_axes(lambda *, dimensions: {
+    "dimensions": _plus1(dimensions)})(expand_dims_p)
+concatenate_p.batch = _batch_concatenate
+pad_p.batch = batch_unary_axes(lambda *, padding_config: {
+    "padding_config": ((0, 0, 0),) + tuple(padding_config)})(pad_p)
+rev_p.batch = batch_unary_axes(lambda *, dimensions: {"dimensions": _plus1(dimensions)})(rev_p)
+
+
+def _batch_reshape(axis_size, args, dims, *, new_sizes):
+    x = moveaxis(args[0], dims[0], 0)
+    return reshape_p.bind(x, new_sizes=(axis_size,) + tuple(new_sizes)), 0
+
+
+def _batch_slice(axis_size, args, dims, *, start_indices, limit_indices, strides):
+    x = moveaxis(args[0], dims[0], 0)
+    return slice_p.bind(x, start_indices=(0,) + tuple(start_indices),
+                        limit_indices=(axis_size,) + tuple(limit_indices),
+                        strides=(1,) + tuple(strides)), 0
+
+
+reshape_p.batch = _batch_reshape
+slice_p.batch = _batch_slice
 
 
 # ------------------------------------------------------ functions to call ---
