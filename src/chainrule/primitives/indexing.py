@@ -170,6 +170,71 @@ scatter_add_p.abstract_eval = _scatter_add_aval
 scatter_add_p.jvp = _scatter_add_jvp
 scatter_add_p.vjp = _scatter_add_vjp
 
+# ------------------------------------------------------------ batching ---
+# With only ``x`` batched, a leading full slice keeps the batch axis. When
+# the indices are batched too, a leading ``arange(B)`` index array pairs each
+# batch element of ``x`` with its own indices; NumPy then puts the batch axis
+# first whether or not the advanced indices are adjacent.
+
+
+def _adjacent(spec):
+    pos = [i for i, e in enumerate(spec) if e[0] == "array"]
+    return not pos or pos[-1] - pos[0] + 1 == len(pos)
+
+
+def _batched_indices(axis_size, arrays, dims):
+    """Index arrays for the ``arange`` form: batch axis first, unit axes
+    inserted so that they broadcast against each other as before."""
+    from ..batching import moveaxis
+    from .shape import reshape
+    rank = max((np.ndim(a) - (d is not None) for a, d in zip(arrays, dims)), default=0)
+    out = []
+    for a, d in zip(arrays, dims):
+        if d is not None:
+            a = moveaxis(a, d, 0)
+            shape = tuple(np.shape(a))
+            a = reshape(a, shape[:1] + (1,) * (rank - len(shape) + 1) + shape[1:])
+        out.append(a)
+    batch = np.arange(axis_size).reshape((axis_size,) + (1,) * rank)
+    return [batch] + out
+
+
+def _shift_spec(spec, first):
+    return (first,) + tuple(("array", e[1] + 1) if e[0] == "array" else e for e in spec)
+
+
+def _gather_batch(axis_size, args, dims, *, spec):
+    from ..batching import bdim_to_front
+    (x, *arrays), (xd, *ids) = args, dims
+    x = bdim_to_front(x, xd, axis_size)
+    if all(d is None for d in ids):
+        new = (("slice", None, None, None),) + spec
+        out_dim = 0 if _adjacent(new) else max((np.ndim(a) for a in arrays), default=0)
+        return gather_p.bind(x, *arrays, spec=new), out_dim
+    idx = _batched_indices(axis_size, arrays, ids)
+    return gather_p.bind(x, *idx, spec=_shift_spec(spec, ("array", 0))), 0
+
+
+def _scatter_add_batch(axis_size, args, dims, *, spec):
+    from ..batching import bdim_to_front
+    from .shape import reshape
+    (operand, updates, *arrays), (od, ud, *ids) = args, dims
+    operand = bdim_to_front(operand, od, axis_size)
+    idx = _batched_indices(axis_size, arrays, ids)
+    new = _shift_spec(spec, ("array", 0))
+    if ud is not None:
+        updates = bdim_to_front(updates, ud, axis_size)
+        rank = len(gather_shape("scatter_add", np.shape(operand), new,
+                                [ShapedArray(np.shape(a), np.dtype(np.int64)) for a in idx]))
+        shape = tuple(np.shape(updates))
+        updates = reshape(updates, shape[:1] + (1,) * (rank - len(shape)) + shape[1:])
+    return scatter_add_p.bind(operand, updates, *idx, spec=new), 0
+
+
+gather_p.batch = _gather_batch
+scatter_add_p.batch = _scatter_add_batch
+
+
 # ------------------------------------------------------ functions to call ---
 
 
