@@ -11,8 +11,8 @@ import functools
 
 import numpy as np
 
-from .core import (ShapedArray, StagingInterpreter, Tracer, float0, get_aval, is_float,
-                   new_interpreter, trace_to_jaxpr)
+from .core import (ShapedArray, StagingInterpreter, Tracer, current_interpreter, float0,
+                   get_aval, is_float, new_interpreter, trace_to_jaxpr)
 from .forward import JVPInterpreter
 from .reverse import ReverseInterpreter
 from .tree_util import tree_flatten, tree_map, tree_unflatten
@@ -251,10 +251,11 @@ def jvp(fun, primals, tangents, has_aux=False):
     return result + (aux,) if has_aux else result
 
 
-def linearize(fun, *primals):
+def linearize(fun, *primals, has_aux=False):
     """``(fun(*primals), f_jvp)`` where ``f_jvp(*tangents)`` is the JVP at
     ``primals``. The primal work is done once; ``f_jvp`` replays only the
-    linear (tangent) part, which is staged into a Jaxpr (``f_jvp.jaxpr``)."""
+    linear (tangent) part, which is staged into a Jaxpr (``f_jvp.jaxpr``).
+    With ``has_aux``, returns ``(out, f_jvp, aux)``."""
     where = f"linearize({describe(fun)})"
     p_leaves, p_tree = _flatten_args(primals, where)
     float_idx = [i for i, p in enumerate(p_leaves) if is_float(get_aval(p).dtype)]
@@ -263,7 +264,7 @@ def linearize(fun, *primals):
         t_leaves = [None] * len(p_leaves)
         for i, t in zip(float_idx, t_in):
             t_leaves[i] = t
-        pairs, out_tree, _ = _run_jvp(fun, p_leaves, p_tree, t_leaves, False, where)
+        pairs, out_tree, aux = _run_jvp(fun, p_leaves, p_tree, t_leaves, has_aux, where)
         t_out = [t if t is not None else _zero_cotangent(p) for p, t in pairs]
         jaxpr = stage.build(t_in, t_out)
     out = tree_unflatten(out_tree, [_output(p) for p, _ in pairs])
@@ -274,7 +275,7 @@ def linearize(fun, *primals):
         return tree_unflatten(out_tree, [_output(t) for t in jaxpr(*t_args)])
 
     f_jvp.jaxpr = jaxpr
-    return out, f_jvp
+    return (out, f_jvp, aux) if has_aux else (out, f_jvp)
 
 
 # ---------------------------------------------------------- Jacobians ---
@@ -333,7 +334,7 @@ def jacfwd(fun, argnums=0, has_aux=False, chunk_size=None):
         _check_float_leaves(leaves, where)
         call = (lambda d: dyn_fun(d)) if isinstance(argnums, int) else (lambda d: dyn_fun(*d))
         if has_aux:
-            out, f_jvp, aux = _linearize_aux(call, dyn, where)
+            out, f_jvp, aux = linearize(call, dyn, has_aux=True)
         else:
             out, f_jvp = linearize(call, dyn)
         out_leaves, out_tree = tree_flatten(out)
@@ -355,18 +356,6 @@ def jacfwd(fun, argnums=0, has_aux=False, chunk_size=None):
         return (jac, aux) if has_aux else jac
 
     return jac_fun
-
-
-def _linearize_aux(call, dyn, where):
-    aux_box = []
-
-    def no_aux(d):
-        out, aux = _split_aux(call(d), True, where)
-        aux_box.append(aux)
-        return out
-
-    out, f_jvp = linearize(no_aux, dyn)
-    return out, f_jvp, aux_box[0]
 
 
 def jacrev(fun, argnums=0, has_aux=False, chunk_size=None):

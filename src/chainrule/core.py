@@ -109,7 +109,12 @@ class Primitive:
     - ``vjp(ct, out, *primals, wants, **params) -> tuple``: one cotangent per
       operand (``None`` where there is none); ``wants[i]`` says whether
       operand ``i`` needs one, so that unneeded work is skipped.
-    - ``batch`` and ``lower``: filled in by vmap and jit.
+    - ``vjp_fwd(*primals, **params) -> (out, residuals)``: optional, for
+      primitives whose VJP needs values other than inputs and outputs (custom
+      rules, loops); reverse mode then calls it instead of binding, and passes
+      ``residuals=`` to ``vjp``.
+    - ``batch(axis_size, args, dims, **params) -> (out, out_dim)``: vmap.
+    - ``lower``: how jit emits it.
 
     Multi-result primitives (``multiple_results=True``) take and return
     lists for ``out``, tangents and cotangents.
@@ -122,6 +127,7 @@ class Primitive:
         self.abstract_eval: Callable | None = None
         self.jvp: Callable | None = None
         self.vjp: Callable | None = None
+        self.vjp_fwd: Callable | None = None
         self.batch: Callable | None = None
         self.lower: Callable | None = None
         self.samples: Callable | None = None  # () -> [(args, params)] for tests

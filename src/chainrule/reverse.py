@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import Interpreter, Tracer, bind_in, get_aval, is_float, missing_rule
+from .core import (Interpreter, Tracer, bind_in, get_aval, is_float, missing_rule,
+                   set_interpreter)
 
 
 class ReverseTracer(Tracer):
@@ -33,11 +34,11 @@ class ReverseTracer(Tracer):
 class Record:
     """One primitive application on the tape (the lectures' graph node)."""
 
-    __slots__ = ("prim", "params", "primals", "out", "in_nodes", "out_nodes")
+    __slots__ = ("prim", "params", "primals", "out", "in_nodes", "out_nodes", "residuals")
 
-    def __init__(self, prim, params, primals, out, in_nodes, out_nodes):
+    def __init__(self, prim, params, primals, out, in_nodes, out_nodes, residuals):
         self.prim, self.params, self.primals, self.out = prim, params, primals, out
-        self.in_nodes, self.out_nodes = in_nodes, out_nodes
+        self.in_nodes, self.out_nodes, self.residuals = in_nodes, out_nodes, residuals
 
 
 class ReverseInterpreter(Interpreter):
@@ -60,7 +61,14 @@ class ReverseInterpreter(Interpreter):
         if not any(owned):
             return bind_in(self.parent, prim, args, params)
         primals = [a.primal if o else a for a, o in zip(args, owned)]
-        out = bind_in(self.parent, prim, primals, params)
+        residuals = None
+        if prim.vjp_fwd is not None:
+            # primitives whose VJP needs more than inputs and outputs (custom
+            # rules, loops) compute what they save for backward here
+            with set_interpreter(self.parent):
+                out, residuals = prim.vjp_fwd(*primals, **params)
+        else:
+            out = bind_in(self.parent, prim, primals, params)
         outs = out if prim.multiple_results else [out]
         out_nodes = [self.new_node() if is_float(get_aval(o).dtype) else None for o in outs]
         if all(n is None for n in out_nodes):
@@ -68,7 +76,7 @@ class ReverseInterpreter(Interpreter):
         if prim.vjp is None:
             raise missing_rule(prim, "vjp (reverse mode)")
         in_nodes = [a.node if o else None for a, o in zip(args, owned)]
-        self.tape.append(Record(prim, params, primals, out, in_nodes, out_nodes))
+        self.tape.append(Record(prim, params, primals, out, in_nodes, out_nodes, residuals))
         tracers = [o if n is None else ReverseTracer(self, o, n) for o, n in zip(outs, out_nodes)]
         return tracers if prim.multiple_results else tracers[0]
 
@@ -98,7 +106,11 @@ class ReverseInterpreter(Interpreter):
                     continue
                 ct = cts.pop(n)
             wants = tuple(n is not None for n in rec.in_nodes)
-            in_cts = rec.prim.vjp(ct, rec.out, *rec.primals, wants=wants, **rec.params)
+            if rec.prim.vjp_fwd is not None:
+                in_cts = rec.prim.vjp(ct, rec.out, *rec.primals, wants=wants,
+                                      residuals=rec.residuals, **rec.params)
+            else:
+                in_cts = rec.prim.vjp(ct, rec.out, *rec.primals, wants=wants, **rec.params)
             for n, x, c in zip(rec.in_nodes, rec.primals, in_cts):
                 if n is None or c is None:
                     continue

@@ -28,11 +28,9 @@ from ._ufuncs import (abs, absolute, add, arccos, arccosh, arcsin, arcsinh, arct
                       reciprocal, remainder, rint, round, sign, signbit, sin, sinc, sinh, sqrt,
                       square, stop_gradient, subtract, tan, tanh, true_divide, trunc, where)
 
-try:  # being written: indexing and dot families
-    from ._dot import dot, einsum, inner, matmul, outer, tensordot, trace, vdot  # noqa: F401
-    from ._indexing import take, take_along_axis  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
+from ._dot import (diagonal, dot, einsum, inner, kron, matmul, outer, tensordot, trace,
+                   vdot)
+from ._indexing import take, take_along_axis
 
 # dtypes and constants, as in NumPy
 float16, float32, float64 = _np.float16, _np.float32, _np.float64
