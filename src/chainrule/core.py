@@ -109,6 +109,8 @@ class Primitive:
     - ``vjp(ct, out, *primals, wants, **params) -> tuple``: one cotangent per
       operand (``None`` where there is none); ``wants[i]`` says whether
       operand ``i`` needs one, so that unneeded work is skipped.
+    - ``jvp_full(primals, tangents, **params) -> (out, tangent)``: optional,
+      for call-like primitives that compute the primal and tangent together.
     - ``vjp_fwd(*primals, **params) -> (out, residuals)``: optional, for
       primitives whose VJP needs values other than inputs and outputs (custom
       rules, loops); reverse mode then calls it instead of binding, and passes
@@ -128,6 +130,7 @@ class Primitive:
         self.jvp: Callable | None = None
         self.vjp: Callable | None = None
         self.vjp_fwd: Callable | None = None
+        self.jvp_full: Callable | None = None
         self.batch: Callable | None = None
         self.lower: Callable | None = None
         self.samples: Callable | None = None  # () -> [(args, params)] for tests
@@ -260,13 +263,13 @@ class Tracer:
     """A value seen by an interpreter; behaves like an array.
 
     Operators and methods forward to ``chainrule.numpy`` so that user code
-    written with them is traced. NumPy is told to stay away
-    (``__array_ufunc__ = None``) so that ``ndarray + tracer`` reaches us.
+    written with them is traced. The high ``__array_priority__`` (and no
+    ``__array_ufunc__``) makes NumPy defer ``ndarray + tracer`` to us, while
+    ``np.sin(tracer)`` asks for ``__array__``, which says to use chainrule.numpy.
     """
 
     __slots__ = ("_interp", "aval")
     __array_priority__ = 1000
-    __array_ufunc__ = None
 
     # -- what Python needs concretely --------------------------------------
     def _concrete(self, what):
@@ -420,8 +423,10 @@ def _name(n: int) -> str:
 
 
 def _fmt_param(v):
-    if isinstance(v, ClosedJaxpr):
+    if isinstance(v, (ClosedJaxpr, Jaxpr)):
         return "{...}"
+    if callable(v) and hasattr(v, "__name__"):
+        return v.__name__
     if isinstance(v, np.dtype) or (isinstance(v, type) and issubclass(v, np.generic)):
         return np.dtype(v).name
     return repr(v)

@@ -34,13 +34,18 @@ class JVPInterpreter(Interpreter):
             return bind_in(self.parent, prim, args, params)
         primals = [a.primal if o else a for a, o in zip(args, owned)]
         tangents = [a.tangent if o else None for a, o in zip(args, owned)]
-        out = bind_in(self.parent, prim, primals, params)
         if all(t is None for t in tangents):
-            return out
-        if prim.jvp is None:
-            raise missing_rule(prim, "jvp")
-        with set_interpreter(self.parent):
-            t_out = prim.jvp(primals, tangents, out, **params)
+            return bind_in(self.parent, prim, primals, params)
+        if prim.jvp_full is not None:
+            # call-like primitives (custom rules, loops) compute both at once
+            with set_interpreter(self.parent):
+                out, t_out = prim.jvp_full(primals, tangents, **params)
+        else:
+            if prim.jvp is None:
+                raise missing_rule(prim, "jvp")
+            out = bind_in(self.parent, prim, primals, params)
+            with set_interpreter(self.parent):
+                t_out = prim.jvp(primals, tangents, out, **params)
         if prim.multiple_results:
             return [o if t is None else JVPTracer(self, o, t) for o, t in zip(out, t_out)]
         return out if t_out is None else JVPTracer(self, out, t_out)
