@@ -1,0 +1,576 @@
+"""Structured control flow: cond, switch, scan, fori_loop, while_loop.
+
+Each is a primitive whose params hold inner Jaxprs (traced once from the
+user's functions; closed-over values become leading operands), so every
+transform can rewrite it: forward mode loops/branches over (primal, tangent)
+pairs, reverse mode builds the backward loop, vmap batches the bodies, jit
+compiles them. The inner Jaxprs are built by tracing chainrule's own
+transforms of the bodies, so the rules compose to any depth.
+
+Where the predicate is concrete (eager code, static values), ``cond`` and
+``while_loop`` run Python control flow, which every interpreter already
+differentiates; the primitives appear where values are traced (jit, vmap).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .core import (ConcretizationError, Jaxpr, Primitive, ShapedArray, Tracer, Var, eval_jaxpr,
+                   get_aval, is_float, trace_to_jaxpr)
+from .tree_util import tree_flatten, tree_unflatten
+
+# ------------------------------------------------------------ helpers ---
+
+
+def trace_fun(fun, in_avals, name):
+    """Trace ``fun(*flat) -> flat`` to ``(jaxpr, consts)``; the jaxpr takes
+    the consts as its leading inputs (closure conversion)."""
+    closed = trace_to_jaxpr(lambda *xs: list(fun(*xs)), in_avals, name)
+    j = closed.jaxpr
+    return Jaxpr([], list(j.constvars) + list(j.invars), j.eqns, j.outvars), list(closed.consts)
+
+
+def run(jaxpr, *args):
+    return eval_jaxpr(jaxpr, [], *args)
+
+
+def runner(jaxpr):
+    return lambda *args: run(jaxpr, *args)
+
+
+def out_avals(jaxpr):
+    return [ShapedArray(tuple(v.aval.shape), np.dtype(v.aval.dtype)) for v in jaxpr.outvars]
+
+
+def _avals(xs):
+    return [get_aval(x) for x in xs]
+
+
+def _zeros(aval):
+    return np.zeros(aval.shape, aval.dtype)
+
+
+def _check_types(where, got, expected, what):
+    if len(got) != len(expected):
+        raise TypeError(f"{where}: {what} has {len(expected)} values, got {len(got)}")
+    for g, e in zip(got, expected):
+        if tuple(g.shape) != tuple(e.shape) or np.dtype(g.dtype) != np.dtype(e.dtype):
+            raise TypeError(f"{where}: {what} must keep its shapes and dtypes, but "
+                            f"{e.str_short()} became {g.str_short()}")
+
+
+def _concrete(x):
+    """``x`` as a concrete array, or None when it is traced abstractly."""
+    try:
+        return np.asarray(x._concrete("control flow") if isinstance(x, Tracer) else x)
+    except ConcretizationError:
+        return None
+
+
+def _jvp_flat(fun, primals, tangents):
+    """Flat JVP; integer values get zero tangents of their own dtype."""
+    from .api import jvp
+    outs, t_outs = jvp(lambda *a: list(fun(*a)), tuple(primals), tuple(tangents))
+    return list(outs), [t if is_float(get_aval(o).dtype) else _zeros(get_aval(o))
+                        for o, t in zip(outs, t_outs)]
+
+
+def _float_tangents(xs, ts):
+    """Tangents for every value, zeros where symbolic (None)."""
+    return [_zeros(get_aval(x)) if t is None else t for x, t in zip(xs, ts)]
+
+
+def _vjp_flat(fun, primals, cts):
+    """Cotangents of the float ``primals`` (None elsewhere)."""
+    from .api import vjp
+    _, pullback = vjp(lambda *a: list(fun(*a)), *primals)
+    in_cts = pullback(list(cts))
+    return [c if is_float(get_aval(p).dtype) else None for c, p in zip(in_cts, primals)]
+
+
+def _dense(cts, outs):
+    return [(_zeros(get_aval(o)) if c is None else c) if is_float(get_aval(o).dtype)
+            else _zeros(get_aval(o)) for c, o in zip(cts, outs)]
+
+
+# --------------------------------------------------------------- cond ---
+
+cond_p = Primitive("cond", multiple_results=True)
+
+
+def _branches(funs, avals):
+    """Trace each branch; pad each Jaxpr to take every branch's consts, so
+    that one operand list serves all. Returns (branches, consts)."""
+    traced = [trace_fun(f, avals, "cond branch") for f in funs]
+    consts = [c for _, cs in traced for c in cs]
+    branches = []
+    for i, (jaxpr, cs) in enumerate(traced):
+        invars = []
+        for j, (other, ocs) in enumerate(traced):
+            invars += (jaxpr.invars[:len(cs)] if i == j
+                       else [Var(v.aval) for v in other.invars[:len(ocs)]])
+        branches.append(Jaxpr([], invars + jaxpr.invars[len(cs):], jaxpr.eqns, jaxpr.outvars))
+    outs = [out_avals(b) for b in branches]
+    for o in outs[1:]:
+        _check_types("cond", o, outs[0], "every branch's output (as branch 0's)")
+    return tuple(branches), consts
+
+
+def _cond_impl(index, *args, branches):
+    i = int(np.clip(int(index), 0, len(branches) - 1))
+    return [np.asarray(o) for o in run(branches[i], *args)]
+
+
+def _cond_jvp_full(primals, tangents, *, branches):
+    index, args = primals[0], list(primals[1:])
+    ts = _float_tangents(args, tangents[1:])
+    n = len(args)
+    funs = [lambda *a, b=b: sum(_jvp_flat(runner(b), a[:n], a[n:]), []) for b in branches]
+    new, consts = _branches(funs, _avals(args) + _avals(ts))
+    outs = cond_p.bind(index, *consts, *args, *ts, branches=new)
+    k = len(outs) // 2
+    return outs[:k], [t if is_float(get_aval(t).dtype) else None for t in outs[k:]]
+
+
+def _cond_vjp(cts, outs, index, *args, wants, branches):
+    # recompute the chosen branch and run its VJP (what checkpointing does)
+    cts = _dense(cts, outs)
+    n = len(args)
+    mask = [is_float(get_aval(a).dtype) for a in args]
+
+    def branch_vjp(b):
+        def f(*a):
+            in_cts = _vjp_flat(runner(b), a[:n], a[n:])
+            return [c for c, m in zip(in_cts, mask) if m]
+        return f
+
+    new, consts = _branches([branch_vjp(b) for b in branches], _avals(args) + _avals(cts))
+    flat = iter(cond_p.bind(index, *consts, *args, *cts, branches=new))
+    return [None] + [next(flat) if m else None for m in mask]
+
+
+def _cond_batch(axis_size, args, dims, *, branches):
+    from .api import vmap
+    from .batching import bdim_to_front
+    from .primitives.elementwise import eq, select
+    from .primitives.shape import reshape
+    index, ops, op_dims = args[0], list(args[1:]), list(dims[1:])
+    batched = [lambda *a, b=b: vmap(runner(b), in_axes=tuple(op_dims))(*a) for b in branches]
+    if dims[0] is None:
+        avals = _avals(ops)
+        new, consts = _branches(batched, avals)
+        outs = cond_p.bind(index, *consts, *ops, branches=new)
+        return outs, [0] * len(outs)
+    # a batched predicate: every branch runs on the whole batch, then each
+    # example takes its own branch's result
+    index = bdim_to_front(index, dims[0], axis_size)
+    results = [f(*ops) for f in batched]
+    outs = []
+    for k, first in enumerate(results[0]):
+        shape = (axis_size,) + (1,) * (len(np.shape(first)) - 1)
+        out = first
+        for i in range(1, len(branches)):
+            pick = reshape(eq(index, np.asarray(i, get_aval(index).dtype)), shape)
+            out = select(pick, results[i][k], out)
+        outs.append(out)
+    return outs, [0] * len(outs)
+
+
+cond_p.impl = _cond_impl
+cond_p.abstract_eval = lambda index, *args, branches: out_avals(branches[0])
+cond_p.jvp_full = _cond_jvp_full
+cond_p.jvp = lambda primals, tangents, out, **p: _cond_jvp_full(primals, tangents, **p)[1]
+cond_p.vjp = _cond_vjp
+cond_p.batch = _cond_batch
+
+
+def switch(index, branches, *operands):
+    """``branches[index](*operands)``, with ``index`` clamped to the range."""
+    from .numpy import clip, asarray
+    from .primitives.elementwise import convert_element_type
+    concrete = _concrete(index)
+    if concrete is not None:
+        return branches[int(np.clip(int(concrete), 0, len(branches) - 1))](*operands)
+    index = convert_element_type(clip(asarray(index), 0, len(branches) - 1), np.int32)
+    leaves, in_tree = tree_flatten(operands)
+    out_tree = []
+
+    def flat(b):
+        def f(*xs):
+            out, tree = tree_flatten(b(*tree_unflatten(in_tree, list(xs))))
+            out_tree[:] = [tree]
+            return out
+        return f
+
+    new, consts = _branches([flat(b) for b in branches], _avals(leaves))
+    outs = cond_p.bind(index, *consts, *leaves, branches=new)
+    return tree_unflatten(out_tree[0], outs)
+
+
+def cond(pred, true_fun, false_fun, *operands):
+    """``true_fun(*operands)`` if ``pred`` else ``false_fun(*operands)``.
+
+    A concrete ``pred`` runs just that branch; a traced one (under jit or a
+    batched predicate under vmap) stages both, and vmap runs both and selects.
+    """
+    from .numpy import asarray, not_equal
+    from .primitives.elementwise import convert_element_type
+    concrete = _concrete(pred)
+    if concrete is not None:
+        if concrete.shape != ():
+            raise TypeError(f"cond: the predicate must be a scalar, got shape {concrete.shape}")
+        return (true_fun if bool(concrete) else false_fun)(*operands)
+    pred = asarray(pred)
+    if pred.shape != ():
+        raise TypeError(f"cond: the predicate must be a scalar, got shape {pred.shape}")
+    index = convert_element_type(not_equal(pred, 0), np.int32)
+    return switch(index, [false_fun, true_fun], *operands)
+
+
+# --------------------------------------------------------------- scan ---
+# Operands: consts, carry, xs (each x has the scanned axis first). The body
+# Jaxpr maps (consts, carry, x) to (carry, y); ys are stacked along axis 0.
+
+scan_p = Primitive("scan", multiple_results=True)
+
+
+def _scan_impl(*args, jaxpr, num_consts, num_carry, length, reverse):
+    consts = args[:num_consts]
+    carry = list(args[num_consts:num_consts + num_carry])
+    xs = args[num_consts + num_carry:]
+    ys = []
+    for i in (range(length - 1, -1, -1) if reverse else range(length)):
+        out = run(jaxpr, *consts, *carry, *[x[i] for x in xs])
+        carry, y = out[:num_carry], out[num_carry:]
+        ys.append(y)
+    if reverse:
+        ys.reverse()
+    y_avals = out_avals(jaxpr)[num_carry:]
+    stacked = [np.stack([np.asarray(y[k]) for y in ys]) if ys else
+               np.zeros((0,) + tuple(a.shape), a.dtype) for k, a in enumerate(y_avals)]
+    return [np.asarray(c) for c in carry] + stacked
+
+
+def _scan_aval(*avals, jaxpr, num_consts, num_carry, length, reverse):
+    outs = out_avals(jaxpr)
+    return outs[:num_carry] + [ShapedArray((length,) + tuple(a.shape), a.dtype)
+                               for a in outs[num_carry:]]
+
+
+def _split_scan(args, num_consts, num_carry):
+    return (list(args[:num_consts]), list(args[num_consts:num_consts + num_carry]),
+            list(args[num_consts + num_carry:]))
+
+
+def _x_avals(xs):
+    return [ShapedArray(tuple(get_aval(x).shape[1:]), get_aval(x).dtype) for x in xs]
+
+
+def bind_scan(body, consts_args, carry, xs, length, reverse, name="scan"):
+    """Trace ``body(*consts_args, *carry, *x) -> carry + y`` and bind scan."""
+    nca = len(consts_args)
+    jaxpr, consts = trace_fun(body, _avals(consts_args) + _avals(carry) + _x_avals(xs), name)
+    _check_types(name, out_avals(jaxpr)[:len(carry)], _avals(carry), "the carry")
+    return scan_p.bind(*consts, *consts_args, *carry, *xs, jaxpr=jaxpr,
+                       num_consts=len(consts) + nca, num_carry=len(carry),
+                       length=length, reverse=reverse)
+
+
+def _scan_jvp_full(primals, tangents, *, jaxpr, num_consts, num_carry, length, reverse):
+    consts, carry, xs = _split_scan(primals, num_consts, num_carry)
+    tc, tcarry, txs = _split_scan(_float_tangents(primals, tangents), num_consts, num_carry)
+    nc, nk, nx = len(consts), len(carry), len(xs)
+
+    def body(*a):
+        c, t_c = a[:nc], a[nc:2 * nc]
+        k, t_k = a[2 * nc:2 * nc + nk], a[2 * nc + nk:2 * nc + 2 * nk]
+        x, t_x = a[2 * nc + 2 * nk:2 * nc + 2 * nk + nx], a[2 * nc + 2 * nk + nx:]
+        outs, t_outs = _jvp_flat(runner(jaxpr), list(c) + list(k) + list(x),
+                                 list(t_c) + list(t_k) + list(t_x))
+        return outs[:nk] + t_outs[:nk] + outs[nk:] + t_outs[nk:]
+
+    outs = bind_scan(body, consts + tc, carry + tcarry, xs + txs, length, reverse)
+    ny = len(outs) // 2 - nk
+    res_carry, res_tcarry = outs[:nk], outs[nk:2 * nk]
+    res_ys, res_tys = outs[2 * nk:2 * nk + ny], outs[2 * nk + ny:]
+    none_if_int = [t if is_float(get_aval(t).dtype) else None for t in res_tcarry + res_tys]
+    return res_carry + res_ys, none_if_int
+
+
+def _scan_vjp_fwd(*args, jaxpr, num_consts, num_carry, length, reverse):
+    # run forward, also emitting the carry that enters each step: those are
+    # the per-iteration residuals the backward loop needs
+    consts, carry, xs = _split_scan(args, num_consts, num_carry)
+    outs = bind_scan(_with_carry_out(jaxpr, num_consts, num_carry), consts, carry, xs, length,
+                     reverse)
+    n_out = len(out_avals(jaxpr))
+    return outs[:n_out], outs[n_out:]
+
+
+def _with_carry_out(jaxpr, num_consts, num_carry):
+    def body(*a):
+        out = run(jaxpr, *a)
+        return out + list(a[num_consts:num_consts + num_carry])
+    return body
+
+
+def _scan_vjp(cts, outs, *args, wants, residuals, jaxpr, num_consts, num_carry, length, reverse):
+    consts, carry, xs = _split_scan(args, num_consts, num_carry)
+    cts = _dense(cts, outs)
+    ct_carry, ct_ys = cts[:num_carry], cts[num_carry:]
+    carries_in = residuals  # each stacked along the scanned axis
+    nc, nk, nx = len(consts), len(carry), len(xs)
+    fc = [is_float(get_aval(c).dtype) for c in consts]
+    fk = [is_float(get_aval(c).dtype) for c in carry]
+    fx = [is_float(get_aval(x).dtype) for x in xs]
+    ct_consts0 = [_zeros(get_aval(c)) for c, m in zip(consts, fc) if m]
+    n_acc = len(ct_consts0)
+
+    def body(*a):
+        c = a[:nc]
+        acc, ctk = a[nc:nc + n_acc], a[nc + n_acc:nc + n_acc + nk]
+        rest = a[nc + n_acc + nk:]
+        k_in, x, cty = rest[:nk], rest[nk:nk + nx], rest[nk + nx:]
+        in_cts = _vjp_flat(runner(jaxpr), list(c) + list(k_in) + list(x),
+                           list(ctk) + list(cty))
+        d_c, d_k, d_x = in_cts[:nc], in_cts[nc:nc + nk], in_cts[nc + nk:]
+        new_acc = [s + d for s, d in zip(acc, [d for d, m in zip(d_c, fc) if m])]
+        d_k = [d if m else _zeros(get_aval(v)) for d, m, v in zip(d_k, fk, k_in)]
+        return new_acc + d_k + [d for d, m in zip(d_x, fx) if m]
+
+    outs_b = bind_scan(body, consts, ct_consts0 + list(ct_carry),
+                       list(carries_in) + xs + list(ct_ys), length, not reverse,
+                       name="scan (backward)")
+    acc = iter(outs_b[:n_acc])
+    d_carry = outs_b[n_acc:n_acc + nk]
+    d_xs = iter(outs_b[n_acc + nk:])
+    return ([next(acc) if m else None for m in fc]
+            + [d if m else None for d, m in zip(d_carry, fk)]
+            + [next(d_xs) if m else None for m in fx])
+
+
+def _scan_batch(axis_size, args, dims, *, jaxpr, num_consts, num_carry, length, reverse):
+    from .api import vmap
+    from .batching import bdim_to_front, moveaxis
+    consts, carry, xs = _split_scan(args, num_consts, num_carry)
+    cd, _, xd = _split_scan(dims, num_consts, num_carry)
+    # every carry is batched (a batched body makes them so anyway), the batch
+    # axis of xs sits right after the scanned axis
+    carry = [bdim_to_front(c, d, axis_size) for c, d in zip(carry, dims[num_consts:])]
+    xs = [bdim_to_front(x, None, axis_size) if d is None else moveaxis(x, d, 0)
+          for x, d in zip(xs, xd)]
+    xs = [moveaxis(x, 0, 1) for x in xs]
+    in_axes = tuple(cd) + (0,) * num_carry + (0,) * len(xs)
+    body = vmap(runner(jaxpr), in_axes=in_axes)
+    outs = bind_scan(lambda *a: body(*a), consts, carry, xs, length, reverse)
+    return outs, [0] * num_carry + [1] * (len(outs) - num_carry)
+
+
+scan_p.impl = _scan_impl
+scan_p.abstract_eval = _scan_aval
+scan_p.jvp_full = _scan_jvp_full
+scan_p.jvp = lambda primals, tangents, out, **p: _scan_jvp_full(primals, tangents, **p)[1]
+scan_p.vjp_fwd = _scan_vjp_fwd
+scan_p.vjp = _scan_vjp
+scan_p.batch = _scan_batch
+
+
+def scan(f, init, xs=None, length=None, reverse=False):
+    """Loop ``carry, y = f(carry, x)`` over the leading axis of ``xs``,
+    returning the final carry and the stacked ``y``s (JAX's ``lax.scan``).
+
+    Reverse mode keeps one carry per iteration and recomputes each step's
+    inner values in the backward loop.
+    """
+    from .numpy import asarray
+    x_leaves, x_tree = tree_flatten(xs)
+    x_leaves = [asarray(x) for x in x_leaves]
+    lengths = {np.shape(x)[0] for x in x_leaves if np.ndim(x) > 0}
+    if any(np.ndim(x) == 0 for x in x_leaves):
+        raise ValueError("scan: every leaf of xs needs a leading axis to scan over")
+    if length is None:
+        if len(lengths) != 1:
+            raise ValueError(f"scan: xs leaves have different leading sizes {sorted(lengths)}"
+                             if lengths else "scan: give length when xs is None")
+        length = lengths.pop()
+    elif lengths and lengths != {length}:
+        raise ValueError(f"scan: length={length} but xs have leading sizes {sorted(lengths)}")
+    c_leaves, c_tree = tree_flatten(init)
+    c_leaves = [asarray(c) for c in c_leaves]
+    y_tree = []
+
+    def body(*a):
+        carry = tree_unflatten(c_tree, list(a[:len(c_leaves)]))
+        x = tree_unflatten(x_tree, list(a[len(c_leaves):]))
+        new_carry, y = f(carry, x)
+        k_leaves, k_tree = tree_flatten(new_carry)
+        if k_tree != c_tree:
+            raise TypeError(f"scan: the body must return a carry with the structure of init "
+                            f"{c_tree}, got {k_tree}")
+        y_leaves, tree = tree_flatten(y)
+        y_tree[:] = [tree]
+        return [asarray(k) for k in k_leaves] + [asarray(v) for v in y_leaves]
+
+    outs = bind_scan(body, [], c_leaves, x_leaves, int(length), bool(reverse))
+    carry = tree_unflatten(c_tree, outs[:len(c_leaves)])
+    return carry, tree_unflatten(y_tree[0], outs[len(c_leaves):])
+
+
+def fori_loop(lower, upper, body_fun, init_val):
+    """``for i in range(lower, upper): val = body_fun(i, val)``; a scan when
+    the bounds are concrete (so reverse mode works under jit), else a
+    while_loop."""
+    lo, hi = _concrete(lower), _concrete(upper)
+    if lo is not None and hi is not None:
+        lo, hi = int(lo), int(hi)
+
+        def step(carry, _):
+            i, val = carry
+            return (i + 1, body_fun(i, val)), None
+
+        (_, val), _ = scan(step, (np.asarray(lo, np.int64), init_val), None,
+                           length=max(hi - lo, 0))
+        return val
+    return while_loop(lambda c: c[0] < upper, lambda c: (c[0] + 1, body_fun(c[0], c[1])),
+                      (lower, init_val))[1]
+
+
+# --------------------------------------------------------- while_loop ---
+# Operands: cond consts, body consts, carry.
+
+while_p = Primitive("while", multiple_results=True)
+
+
+def _while_impl(*args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
+    cc = args[:cond_nconsts]
+    bc = args[cond_nconsts:cond_nconsts + body_nconsts]
+    val = list(args[cond_nconsts + body_nconsts:])
+    while bool(run(cond_jaxpr, *cc, *val)[0]):
+        val = run(body_jaxpr, *bc, *val)
+    return [np.asarray(v) for v in val]
+
+
+def _bind_while(cond_fun, body_fun, cond_args, body_args, carry):
+    cj, cconsts = trace_fun(cond_fun, _avals(cond_args) + _avals(carry), "while_loop cond")
+    bj, bconsts = trace_fun(body_fun, _avals(body_args) + _avals(carry), "while_loop body")
+    pred = out_avals(cj)
+    if len(pred) != 1 or pred[0].shape != () or np.dtype(pred[0].dtype) != np.bool_:
+        raise TypeError(f"while_loop: cond_fun must return a boolean scalar, got "
+                        f"{[a.str_short() for a in pred]}")
+    _check_types("while_loop", out_avals(bj), _avals(carry), "the loop value")
+    return while_p.bind(*cconsts, *cond_args, *bconsts, *body_args, *carry, cond_jaxpr=cj,
+                        body_jaxpr=bj, cond_nconsts=len(cconsts) + len(cond_args),
+                        body_nconsts=len(bconsts) + len(body_args))
+
+
+def _while_jvp_full(primals, tangents, *, cond_jaxpr, body_jaxpr, cond_nconsts,
+                    body_nconsts):
+    ncc, nbc = cond_nconsts, body_nconsts
+    cc, bc, val = primals[:ncc], list(primals[ncc:ncc + nbc]), list(primals[ncc + nbc:])
+    ts = _float_tangents(primals, tangents)
+    tbc, tval = ts[ncc:ncc + nbc], ts[ncc + nbc:]
+    nb, nv = len(bc), len(val)
+
+    def body(*a):
+        c, t_c, v, t_v = a[:nb], a[nb:2 * nb], a[2 * nb:2 * nb + nv], a[2 * nb + nv:]
+        outs, t_outs = _jvp_flat(runner(body_jaxpr), list(c) + list(v), list(t_c) + list(t_v))
+        return outs + t_outs
+
+    outs = _bind_while(lambda *a: run(cond_jaxpr, *a[:ncc], *a[ncc:ncc + nv]), body,
+                       list(cc), bc + tbc, val + tval)
+    return outs[:nv], [t if is_float(get_aval(t).dtype) else None for t in outs[nv:]]
+
+
+def _while_vjp_fwd(*args, **params):
+    raise NotImplementedError(
+        "reverse mode through while_loop with a traced trip count (under jit) cannot keep "
+        "its per-iteration residuals; use fori_loop or scan with a static length, or "
+        "while_loop(..., max_steps=N) which bounds the loop. (Eagerly, grad of a "
+        "while_loop works: the loop runs in Python and is taped.)")
+
+
+def _while_batch(axis_size, args, dims, *, cond_jaxpr, body_jaxpr, cond_nconsts,
+                 body_nconsts):
+    from .api import vmap
+    from .batching import bdim_to_front
+    from .numpy import any as any_
+    from .primitives.elementwise import select
+    from .primitives.shape import reshape
+    ncc, nbc = cond_nconsts, body_nconsts
+    cc, bc, val = list(args[:ncc]), list(args[ncc:ncc + nbc]), list(args[ncc + nbc:])
+    ccd, bcd = dims[:ncc], dims[ncc:ncc + nbc]
+    val = [bdim_to_front(v, d, axis_size) for v, d in zip(val, dims[ncc + nbc:])]
+    nv = len(val)
+    cond_b = vmap(runner(cond_jaxpr), in_axes=tuple(ccd) + (0,) * nv)
+    body_b = vmap(runner(body_jaxpr), in_axes=tuple(bcd) + (0,) * nv)
+
+    # examples whose condition already failed keep their value; the loop runs
+    # while any example is still going
+    def cond_fun(*a):
+        return [any_(cond_b(*a)[0])]
+
+    def body_fun(*a):
+        c_args, b_args, v = a[:ncc], a[ncc:ncc + nbc], a[ncc + nbc:]
+        going = cond_b(*c_args, *v)[0]
+        new = body_b(*b_args, *v)
+        return [select(reshape(going, (axis_size,) + (1,) * (np.ndim(n) - 1)), n, o)
+                for n, o in zip(new, v)]
+
+    outs = _bind_while(cond_fun, body_fun, cc, cc + bc, val)
+    return outs, [0] * len(outs)
+
+
+while_p.impl = _while_impl
+while_p.abstract_eval = lambda *avals, body_jaxpr, **p: out_avals(body_jaxpr)
+while_p.jvp_full = _while_jvp_full
+while_p.jvp = lambda primals, tangents, out, **p: _while_jvp_full(primals, tangents, **p)[1]
+while_p.vjp_fwd = _while_vjp_fwd
+while_p.vjp = _while_vjp_fwd
+while_p.batch = _while_batch
+
+
+def while_loop(cond_fun, body_fun, init_val, max_steps=None):
+    """``while cond_fun(val): val = body_fun(val)``.
+
+    With a concrete condition this is a Python loop (eager ``grad`` tapes
+    it). A traced condition becomes a ``while`` primitive; with
+    ``max_steps`` it becomes a bounded scan instead, which reverse mode can
+    differentiate even under jit (JAX cannot).
+    """
+    from .numpy import asarray
+    leaves, tree = tree_flatten(init_val)
+    go, val, steps = _concrete(cond_fun(init_val)), init_val, 0
+    while go is not None and bool(go):
+        if max_steps is not None and steps >= max_steps:
+            return val
+        val, steps = body_fun(val), steps + 1
+        go = _concrete(cond_fun(val))
+    if go is not None:
+        return val
+    if steps:  # the condition became traced along the way: stage the rest
+        return while_loop(cond_fun, body_fun, val,
+                          None if max_steps is None else max_steps - steps)
+    leaves = [asarray(x) for x in leaves]
+
+    def flat_cond(*xs):
+        return [asarray(cond_fun(tree_unflatten(tree, list(xs))))]
+
+    def flat_body(*xs):
+        new, new_tree = tree_flatten(body_fun(tree_unflatten(tree, list(xs))))
+        if new_tree != tree:
+            raise TypeError(f"while_loop: body_fun must return the structure of init_val "
+                            f"{tree}, got {new_tree}")
+        return [asarray(x) for x in new]
+
+    if max_steps is not None:
+        from .primitives.elementwise import select
+
+        def step(carry, _):
+            go = flat_cond(*carry)[0]
+            new = flat_body(*carry)
+            return [select(go, n, o) for n, o in zip(new, carry)], None
+
+        final, _ = scan(step, leaves, None, length=int(max_steps))
+        return tree_unflatten(tree, final)
+    return tree_unflatten(tree, _bind_while(flat_cond, flat_body, [], [], leaves))
