@@ -365,3 +365,54 @@ convert_element_type_p.samples = lambda rng: [
 for _p in (and_p, or_p, xor_p):
     _p.samples = lambda rng: [((rng.uniform(size=(3,)) > 0.5, rng.uniform(size=(2, 3)) > 0.5), {})]
 not_p.samples = lambda rng: [((rng.uniform(size=(3,)) > 0.5,), {})]
+
+
+# --- Numba lowering ---
+# How chainrule.jit emits each primitive inside a fused loop:
+# ``lower(*operands, **params) -> str``, a scalar expression over operand
+# expressions (names of loop-local scalars or numeric literals). The code
+# generator casts the result to the dtype the IR says, so emitters need not.
+
+def _lower_call(fn):
+    return lambda *xs, **_: f"{fn}({', '.join(xs)})"
+
+
+def _lower_op(op):
+    return lambda x, y: f"({x} {op} {y})"
+
+
+def _lower_integer_pow(x, *, y):
+    y = int(y)
+    if y == 0:
+        return "1"
+    body = " * ".join([f"{x}"] * abs(y)) if abs(y) <= 4 else f"{x} ** {abs(y)}"
+    return f"({body})" if y > 0 else f"(1.0 / ({body}))"
+
+
+for _p, _fn in [(exp_p, "math.exp"), (log_p, "np.log"), (log1p_p, "np.log1p"),
+                (expm1_p, "math.expm1"), (sin_p, "math.sin"), (cos_p, "math.cos"),
+                (tan_p, "math.tan"), (asin_p, "np.arcsin"), (acos_p, "np.arccos"),
+                (atan_p, "math.atan"), (sinh_p, "math.sinh"), (cosh_p, "math.cosh"),
+                (tanh_p, "math.tanh"), (asinh_p, "math.asinh"), (acosh_p, "np.arccosh"),
+                (atanh_p, "np.arctanh"), (sqrt_p, "np.sqrt"), (cbrt_p, "np.cbrt"),
+                (abs_p, "abs"), (sign_p, "np.sign"), (floor_p, "np.floor"),
+                (ceil_p, "np.ceil"), (round_p, "np.rint"), (pow_p, "np.power"),
+                (max_p, "np.maximum"), (min_p, "np.minimum"), (atan2_p, "np.arctan2"),
+                (rem_p, "np.fmod")]:
+    _p.lower = _lower_call(_fn)
+for _p, _op in [(add_p, "+"), (sub_p, "-"), (mul_p, "*"), (div_p, "/"), (eq_p, "=="),
+                (ne_p, "!="), (lt_p, "<"), (le_p, "<="), (gt_p, ">"), (ge_p, ">="),
+                (xor_p, "!=")]:
+    _p.lower = _lower_op(_op)
+and_p.lower = lambda x, y: f"({x} and {y})"
+or_p.lower = lambda x, y: f"({x} or {y})"
+not_p.lower = lambda x: f"(not {x})"
+neg_p.lower = lambda x: f"(-{x})"
+integer_pow_p.lower = _lower_integer_pow
+select_p.lower = lambda pred, x, y: f"({x} if {pred} else {y})"
+clamp_p.lower = lambda x, lo, hi: f"np.minimum(np.maximum({x}, {lo}), {hi})"
+logistic_p.lower = lambda x: (f"(1.0 / (1.0 + math.exp(-{x})) if {x} >= 0 "
+                              f"else math.exp({x}) / (1.0 + math.exp({x})))")
+stop_gradient_p.lower = lambda x: x
+# the cast itself is what the code generator adds after every expression
+convert_element_type_p.lower = lambda x, *, new_dtype: x

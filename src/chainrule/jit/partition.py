@@ -1,0 +1,265 @@
+"""Cut an optimised Jaxpr into fused kernels and library calls.
+
+Walking the equations in order, each elementwise equation joins a kernel
+group of the same loop shape (its output shape) that it is connected to
+(one of its inputs is computed there, or they read the same input), provided
+every input it needs exists by the time that group runs; otherwise it opens
+a new group. ``broadcast_in_dim`` is not computed at all when it feeds
+kernels: the kernel reads the un-broadcast array with index arithmetic. A
+``reduce_sum`` of a value computed in a group ends that group (its result is
+complete only after the loop). Everything else (``dot_general``, gather,
+reshape, ...) is a library call to the primitive's NumPy implementation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core import Literal, Var
+from ..primitives.reductions import reduce_sum_p
+from ..primitives.shape import broadcast_in_dim_p
+from .codegen import DTYPES, KernelSpec
+
+
+class Call:
+    """One equation run by its primitive's NumPy ``impl``."""
+
+    def __init__(self, eqn):
+        self.eqn = eqn
+
+    def __repr__(self):
+        return f"call {self.eqn.prim.name}"
+
+
+class Kernel:
+    """A group of elementwise equations (and reductions) run as one loop."""
+
+    def __init__(self, index, shape):
+        self.index = index
+        self.shape = tuple(shape)   # loop shape (uncollapsed)
+        self.eqns = []              # elementwise and reduce_sum equations, in order
+        self.bcasts = []            # broadcast_in_dim equations read through
+        self.bases = set()          # ids of external values read
+        # filled by finalize():
+        self.spec = None
+        self.inputs = []            # [(atom, collapsed shape)]
+        self.outputs = []           # [Var] full-shape outputs
+        self.reductions = []        # [Var] reduction outputs
+        self.extents = ()           # collapsed loop shape
+        self.red_shapes = []        # collapsed shapes of reduction outputs
+        self.source = None
+
+    @property
+    def prim_names(self):
+        return sorted({e.prim.name for e in self.eqns})
+
+    def __repr__(self):
+        return f"kernel[{','.join(map(str, self.shape))}] {' '.join(self.prim_names)}"
+
+
+def _fusable_dtype(dtype) -> bool:
+    return np.dtype(dtype).name in DTYPES
+
+
+def _elementwise(eqn) -> bool:
+    p = eqn.prim
+    if p.lower is None or p.multiple_results or p is broadcast_in_dim_p or p is reduce_sum_p:
+        return False
+    return (len(eqn.outputs) == 1 and _fusable_dtype(eqn.outputs[0].aval.dtype)
+            and all(_fusable_dtype(a.aval.dtype) for a in eqn.inputs))
+
+
+def partition(jaxpr):
+    """The steps (``Kernel`` and ``Call``) that compute ``jaxpr``, in order."""
+    steps: list = []
+    where: dict[int, tuple[int, str]] = {}   # id(var) -> (step index, 'elt'|'red'|'call')
+    deferred: dict[int, object] = {}         # id(var) -> its broadcast_in_dim equation
+
+    def source(a):
+        """(base atom, expanded shape of rank a.ndim) through deferred broadcasts."""
+        if isinstance(a, Var) and id(a) in deferred:
+            eqn = deferred[id(a)]
+            base, ex = source(eqn.inputs[0])
+            e = [1] * len(a.aval.shape)
+            for d, n in zip(eqn.params["broadcast_dimensions"], ex):
+                e[d] = n
+            return base, tuple(e)
+        return a, tuple(a.aval.shape)
+
+    def bcast_chain(a):
+        out = []
+        while isinstance(a, Var) and id(a) in deferred:
+            out.append(deferred[id(a)])
+            a = deferred[id(a)].inputs[0]
+        return out
+
+    def materialize(a):
+        if isinstance(a, Var) and id(a) in deferred and id(a) not in where:
+            eqn = deferred[id(a)]
+            materialize(eqn.inputs[0])
+            steps.append(Call(eqn))
+            where[id(a)] = (len(steps) - 1, "call")
+
+    def can_join(g: Kernel, eqn) -> tuple[bool, bool]:
+        """(allowed, connected)."""
+        connected = False
+        for a in eqn.inputs:
+            if isinstance(a, Literal):
+                continue
+            base, _ = source(a)
+            if isinstance(base, Literal):
+                continue
+            w = where.get(id(base))
+            if w is not None:
+                if w[0] > g.index or (w[0] == g.index and (w[1] != "elt" or base is not a)):
+                    return False, False
+                if w[0] == g.index:
+                    connected = True
+            if id(base) in g.bases:
+                connected = True
+        return True, connected
+
+    for eqn in jaxpr.eqns:
+        if (eqn.prim is broadcast_in_dim_p and _fusable_dtype(eqn.outputs[0].aval.dtype)):
+            deferred[id(eqn.outputs[0])] = eqn
+            continue
+        if _elementwise(eqn):
+            shape = tuple(eqn.outputs[0].aval.shape)
+            group = None
+            for s in reversed(steps):
+                if isinstance(s, Kernel) and s.shape == shape:
+                    ok, connected = can_join(s, eqn)
+                    if ok and connected:
+                        group = s
+                        break
+            if group is None:
+                group = Kernel(len(steps), shape)
+                steps.append(group)
+            group.eqns.append(eqn)
+            for a in eqn.inputs:
+                base, _ = source(a)
+                if not isinstance(base, Literal):
+                    if where.get(id(base), (None,))[0] != group.index:
+                        group.bases.add(id(base))
+                group.bcasts.extend(b for b in bcast_chain(a) if b not in group.bcasts)
+            where[id(eqn.outputs[0])] = (group.index, "elt")
+            continue
+        if eqn.prim is reduce_sum_p and isinstance(eqn.inputs[0], Var):
+            w = where.get(id(eqn.inputs[0]))
+            dt = np.dtype(eqn.outputs[0].aval.dtype)
+            if w is not None and w[1] == "elt" and dt.kind in "fiu" and _fusable_dtype(dt):
+                g = steps[w[0]]
+                g.eqns.append(eqn)
+                where[id(eqn.outputs[0])] = (g.index, "red")
+                continue
+        for a in eqn.inputs:
+            materialize(a)
+        steps.append(Call(eqn))
+        for v in eqn.outputs:
+            where[id(v)] = (len(steps) - 1, "call")
+    for a in jaxpr.outvars:
+        materialize(a)
+
+    # which values computed inside a kernel are needed outside it
+    used_outside: dict[int, set] = {}
+
+    def use(a, step_index):
+        if isinstance(a, Var):
+            used_outside.setdefault(id(a), set()).add(step_index)
+
+    for i, s in enumerate(steps):
+        if isinstance(s, Call):
+            for a in s.eqn.inputs:
+                use(a, i)
+        else:
+            for e in s.eqns:
+                for a in e.inputs:
+                    base, _ = source(a)
+                    use(base, i)
+    for a in jaxpr.outvars:
+        use(a, -1)
+    for s in steps:
+        if isinstance(s, Kernel):
+            finalize(s, source, lambda v, s=s: any(
+                i != s.index for i in used_outside.get(id(v), ())))
+    return steps
+
+
+def _collapse(shape, patterns):
+    """Merge adjacent loop axes on which every pattern agrees; drop size-1 axes.
+
+    ``patterns`` are sets of axes (an input's full axes, a reduction's kept
+    axes). Returns the list of axis groups.
+    """
+    dims = [d for d, n in enumerate(shape) if n != 1]
+    groups: list[list[int]] = []
+    for d in dims:
+        if groups and all((groups[-1][-1] in p) == (d in p) for p in patterns):
+            groups[-1].append(d)
+        else:
+            groups.append([d])
+    return groups
+
+
+def finalize(k: Kernel, source, needed_outside) -> None:
+    """Fill in the kernel's canonical spec and its collapsed shapes."""
+    S = k.shape
+    R = len(S)
+    internal = {id(e.outputs[0]): i for i, e in enumerate(k.eqns) if e.prim is not reduce_sum_p}
+    inputs: dict = {}
+    in_list = []
+    body_ops = []
+    for e in k.eqns:
+        if e.prim is reduce_sum_p:
+            continue
+        ops = []
+        for a in e.inputs:
+            if isinstance(a, Literal):
+                ops.append(("lit", a.val, a.aval.dtype))
+                continue
+            if id(a) in internal:
+                ops.append(("tmp", id(a)))
+                continue
+            base, ex = source(a)
+            if isinstance(base, Literal):
+                ops.append(("lit", base.val, base.aval.dtype))
+                continue
+            ex = (1,) * (R - len(ex)) + tuple(ex)
+            key = (id(base), ex)
+            if key not in inputs:
+                inputs[key] = len(in_list)
+                in_list.append((base, ex))
+            ops.append(("in", inputs[key]))
+        body_ops.append((e, ops))
+    reds = [e for e in k.eqns if e.prim is reduce_sum_p]
+    full_sets = [{d for d in range(R) if ex[d] == S[d] and S[d] != 1} for _, ex in in_list]
+    kept_sets = [{d for d in range(R) if d not in e.params["axes"]} for e in reds]
+    groups = _collapse(S, full_sets + kept_sets)
+    extents = tuple(int(np.prod([S[d] for d in g], dtype=np.int64)) for g in groups)
+
+    def collapsed(axes_set):
+        return {gi for gi, g in enumerate(groups) if g[0] in axes_set}
+
+    def cshape(axes_set):
+        c = collapsed(axes_set)
+        return tuple(n if gi in c else 1 for gi, n in enumerate(extents))
+
+    # body entries are numbered in order; map var ids to entry numbers
+    number = {}
+    body = []
+    for i, (e, ops) in enumerate(body_ops):
+        number[id(e.outputs[0])] = i
+        body.append((e.prim, [("tmp", number[o[1]]) if o[0] == "tmp" else o for o in ops],
+                     dict(e.params), np.dtype(e.outputs[0].aval.dtype)))
+    k.outputs = [e.outputs[0] for e, _ in body_ops if needed_outside(e.outputs[0])]
+    k.reductions = [e.outputs[0] for e in reds]
+    k.inputs = [(base, cshape(fs)) for (base, _), fs in zip(in_list, full_sets)]
+    k.extents = extents
+    k.red_shapes = [cshape(ks) for ks in kept_sets]
+    k.spec = KernelSpec(
+        rank=len(groups),
+        inputs=[(np.dtype(b.aval.dtype), collapsed(fs)) for (b, _), fs in zip(in_list, full_sets)],
+        body=body,
+        outputs=[number[id(v)] for v in k.outputs],
+        reductions=[(number[id(e.inputs[0])], collapsed(ks), np.dtype(e.outputs[0].aval.dtype))
+                    for e, ks in zip(reds, kept_sets)])
