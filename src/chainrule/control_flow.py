@@ -81,12 +81,21 @@ def _float_tangents(xs, ts):
     return [_zeros(get_aval(x)) if t is None else t for x, t in zip(xs, ts)]
 
 
-def _vjp_flat(fun, primals, cts):
-    """Cotangents of the float ``primals`` (None elsewhere)."""
+def _vjp_flat(fun, primals, cts, wants=None):
+    """Cotangents of the float ``primals`` that are wanted (None elsewhere)."""
     from .api import vjp
-    _, pullback = vjp(lambda *a: list(fun(*a)), *primals)
-    in_cts = pullback(list(cts))
-    return [c if is_float(get_aval(p).dtype) else None for c, p in zip(in_cts, primals)]
+    wants = [True] * len(primals) if wants is None else list(wants)
+    idx = [i for i, p in enumerate(primals) if wants[i] and is_float(get_aval(p).dtype)]
+
+    def of_wanted(*ws):
+        full = list(primals)
+        for i, w in zip(idx, ws):
+            full[i] = w
+        return list(fun(*full))
+
+    _, pullback = vjp(of_wanted, *[primals[i] for i in idx])
+    in_cts = iter(pullback(list(cts)))
+    return [next(in_cts) if i in idx else None for i in range(len(primals))]
 
 
 def _dense(cts, outs):

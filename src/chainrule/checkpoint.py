@@ -1,0 +1,154 @@
+"""checkpoint (remat): trade compute for memory in reverse mode.
+
+Normally reverse mode keeps every intermediate value of the forward pass
+alive until the backward pass reads it. A checkpointed function is one
+``checkpoint`` primitive: its forward pass runs without a tape, keeping only
+its inputs (and, by policy, some outputs such as matmul results), and its
+VJP reruns the forward pass on a tape just before it is needed.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from .control_flow import _dense, _vjp_flat, out_avals, run, trace_fun
+from .core import Primitive, get_aval
+from .tree_util import tree_flatten, tree_unflatten
+
+
+class checkpoint_policies:
+    """Which intermediate results a checkpointed function may keep."""
+
+    @staticmethod
+    def nothing_saveable(prim) -> bool:
+        return False
+
+    @staticmethod
+    def dots_saveable(prim) -> bool:
+        """Keep matmul outputs (the expensive part); recompute the cheap
+        elementwise work around them."""
+        return prim.name == "dot_general"
+
+    @staticmethod
+    def everything_saveable(prim) -> bool:
+        return True
+
+
+# A primitive whose output was saved in the forward pass: its value is the
+# saved array, its derivative rules are those of the primitive it stands for.
+saved_p = Primitive("saved")
+saved_p.impl = lambda *args, prim, params: args[-1]
+saved_p.abstract_eval = lambda *avals, prim, params: avals[-1]
+saved_p.jvp = lambda primals, tangents, out, *, prim, params: prim.jvp(
+    primals[:-1], tangents[:-1], out, **dict(params))
+saved_p.vjp = lambda ct, out, *args, wants, prim, params: tuple(prim.vjp(
+    ct, out, *args[:-1], wants=wants[:-1], **dict(params))) + (None,)
+
+
+def _eval(jaxpr, args, policy, saved=None):
+    """Evaluate ``jaxpr``; with ``saved``, reuse those equations' outputs.
+
+    Returns the outputs and the outputs of the equations ``policy`` saves.
+    """
+    env = {}
+    keep = {}
+
+    def read(v):
+        return v.val if hasattr(v, "val") else env[id(v)]
+
+    for v, x in zip(jaxpr.invars, args):
+        env[id(v)] = x
+    for i, eqn in enumerate(jaxpr.eqns):
+        ins = [read(v) for v in eqn.inputs]
+        if saved is not None and i in saved:
+            out = saved_p.bind(*ins, saved[i], prim=eqn.prim,
+                               params=tuple(sorted(eqn.params.items())))
+        else:
+            out = eqn.prim.bind(*ins, **eqn.params)
+        if saved is None and not eqn.prim.multiple_results and policy(eqn.prim):
+            keep[i] = out
+        outs = out if eqn.prim.multiple_results else [out]
+        for v, o in zip(eqn.outputs, outs):
+            env[id(v)] = o
+    return [read(v) for v in jaxpr.outvars], keep
+
+
+remat_p = Primitive("checkpoint", multiple_results=True)
+remat_p.impl = lambda *args, jaxpr, policy: run(jaxpr, *args)
+remat_p.abstract_eval = lambda *avals, jaxpr, policy: out_avals(jaxpr)
+
+
+def _remat_vjp_fwd(*args, jaxpr, policy):
+    # no tape here: intermediates die as soon as they are used
+    return _eval(jaxpr, args, policy)
+
+
+def _remat_vjp(cts, outs, *args, wants, residuals, jaxpr, policy):
+    recompute = lambda *a: _eval(jaxpr, a, policy, residuals)[0]  # noqa: E731
+    return _vjp_flat(recompute, list(args), _dense(cts, outs), wants)
+
+
+def _remat_jvp_full(primals, tangents, *, jaxpr, policy):
+    from .control_flow import _float_tangents, _jvp_flat
+    n = len(primals)
+    ts = _float_tangents(primals, tangents)
+
+    def both(*a):
+        outs, t_outs = _jvp_flat(lambda *p: run(jaxpr, *p), a[:n], a[n:])
+        return outs + t_outs
+
+    j, consts = trace_fun(both, [get_aval(x) for x in list(primals) + ts], "checkpoint jvp")
+    res = remat_p.bind(*consts, *primals, *ts, jaxpr=j, policy=policy)
+    k = len(res) // 2
+    return res[:k], res[k:]
+
+
+def _remat_batch(axis_size, args, dims, *, jaxpr, policy):
+    from .api import vmap
+    batched = vmap(lambda *a: run(jaxpr, *a), in_axes=tuple(dims))
+    j, consts = trace_fun(batched, [get_aval(a) for a in args], "checkpoint (vmap)")
+    outs = remat_p.bind(*consts, *args, jaxpr=j, policy=policy)
+    return outs, [0] * len(outs)
+
+
+remat_p.vjp_fwd = _remat_vjp_fwd
+remat_p.vjp = _remat_vjp
+remat_p.jvp_full = _remat_jvp_full
+remat_p.jvp = lambda primals, tangents, out, **p: _remat_jvp_full(primals, tangents, **p)[1]
+remat_p.batch = _remat_batch
+
+
+def checkpoint(fun, *, policy=None, static_argnums=()):
+    """``fun`` with its reverse-mode residuals recomputed instead of stored.
+
+    ``policy(primitive) -> bool`` says which results may be kept (see
+    ``checkpoint_policies``); by default nothing is, so the backward pass
+    reruns the whole forward pass of ``fun``. Works under every transform.
+    """
+    policy = policy or checkpoint_policies.nothing_saveable
+    static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+
+    @functools.wraps(fun)
+    def wrapped(*args):
+        from .numpy import asarray
+        dyn_idx = [i for i in range(len(args)) if i not in static]
+        leaves, in_tree = tree_flatten(tuple(args[i] for i in dyn_idx))
+        leaves = [asarray(x) for x in leaves]
+        out_tree = []
+
+        def flat(*xs):
+            full = list(args)
+            for i, x in zip(dyn_idx, tree_unflatten(in_tree, list(xs))):
+                full[i] = x
+            out, tree = tree_flatten(fun(*full))
+            out_tree[:] = [tree]
+            return [asarray(o) for o in out]
+
+        jaxpr, consts = trace_fun(flat, [get_aval(x) for x in leaves], "checkpoint")
+        outs = remat_p.bind(*consts, *leaves, jaxpr=jaxpr, policy=policy)
+        return tree_unflatten(out_tree[0], outs)
+
+    return wrapped
+
+
+remat = checkpoint
