@@ -79,13 +79,19 @@ def instantiate(t, aval_like):
 # ------------------------------------------------------ rule builders ---
 
 
-def defderiv(prim: Primitive, *partials):
+def defderiv(prim: Primitive, *partials, nan_safe=False):
     """Rules from local derivatives: ``partials[i](out, *xs) = d out / d x_i``.
 
     Forward mode multiplies each tangent by its local derivative and sums;
     reverse mode multiplies the upstream cotangent by it (the lectures'
     downstream = upstream * local) and sums over broadcast axes. ``None``
     marks an operand with no derivative.
+
+    ``nan_safe`` marks primitives whose local derivative can be infinite or
+    NaN (log, sqrt, division, ...): there a zero upstream cotangent gives a
+    zero downstream one instead of ``0 * inf = NaN``. That is what makes
+    ``where(x > 0, sqrt(x), 0)`` have a finite gradient at ``x <= 0``: the
+    branch ``where`` did not choose receives exactly zero.
     """
 
     def jvp(primals, tangents, out, **params):
@@ -100,9 +106,17 @@ def defderiv(prim: Primitive, *partials):
             total = broadcast_to(total, np.shape(out))
         return total
 
+    def downstream(ct, partial):
+        prod = ct * partial
+        if nan_safe:
+            from .elementwise import eq, select
+            zero = np.zeros((), prod.dtype)
+            prod = select(eq(ct, np.zeros((), ct.dtype)), zero, prod)
+        return prod
+
     def vjp(ct, out, *primals, wants, **params):
         return tuple(
-            unbroadcast(ct * partial(out, *primals, **params), np.shape(x))
+            unbroadcast(downstream(ct, partial(out, *primals, **params)), np.shape(x))
             if want and partial is not None else None
             for partial, x, want in zip(partials, primals, wants))
 

@@ -90,7 +90,7 @@ neg_p.vjp = lambda ct, out, x, *, wants: (neg(ct),)
 mul_p = _binary("mul", np.multiply)
 div_p = _binary("div", np.true_divide)
 defderiv(mul_p, lambda out, x, y: y, lambda out, x, y: x)   # mul swaps
-defderiv(div_p, lambda out, x, y: 1 / y, lambda out, x, y: neg(out) / y)
+defderiv(div_p, lambda out, x, y: 1 / y, lambda out, x, y: neg(out) / y, nan_safe=True)
 
 
 def _pow_dx(out, x, y):
@@ -106,7 +106,7 @@ def _pow_dy(out, x, y):
 
 
 pow_p = _binary("pow", np.power)
-defderiv(pow_p, _pow_dx, _pow_dy)
+defderiv(pow_p, _pow_dx, _pow_dy, nan_safe=True)
 
 integer_pow_p = Primitive("integer_pow")
 integer_pow_p.impl = lambda x, *, y: np.power(x, y) if y >= 0 else 1 / np.power(x, -y)
@@ -121,7 +121,7 @@ def _integer_pow_dx(out, x, *, y):
     return y * (x if y == 2 else integer_pow(x, y - 1))
 
 
-defderiv(integer_pow_p, _integer_pow_dx)
+defderiv(integer_pow_p, _integer_pow_dx, nan_safe=True)
 
 
 def _ext_dx(out, x, y):
@@ -169,24 +169,24 @@ cbrt_p = _unary("cbrt", np.cbrt)
 abs_p = _unary("abs", np.abs, floats=False)
 
 defderiv(exp_p, lambda out, x: out)
-defderiv(log_p, lambda out, x: 1 / x)
-defderiv(log1p_p, lambda out, x: 1 / (1 + x))
+defderiv(log_p, lambda out, x: 1 / x, nan_safe=True)
+defderiv(log1p_p, lambda out, x: 1 / (1 + x), nan_safe=True)
 defderiv(expm1_p, lambda out, x: out + 1)
 defderiv(sin_p, lambda out, x: cos(x))
 defderiv(cos_p, lambda out, x: neg(sin(x)))
 defderiv(tan_p, lambda out, x: 1 + out * out)
-defderiv(asin_p, lambda out, x: 1 / sqrt(1 - x * x))
-defderiv(acos_p, lambda out, x: -1 / sqrt(1 - x * x))
+defderiv(asin_p, lambda out, x: 1 / sqrt(1 - x * x), nan_safe=True)
+defderiv(acos_p, lambda out, x: -1 / sqrt(1 - x * x), nan_safe=True)
 defderiv(atan_p, lambda out, x: 1 / (1 + x * x))
 defderiv(sinh_p, lambda out, x: cosh(x))
 defderiv(cosh_p, lambda out, x: sinh(x))
 defderiv(tanh_p, lambda out, x: 1 - out * out)
 defderiv(asinh_p, lambda out, x: 1 / sqrt(x * x + 1))
-defderiv(acosh_p, lambda out, x: 1 / sqrt(x * x - 1))
-defderiv(atanh_p, lambda out, x: 1 / (1 - x * x))
+defderiv(acosh_p, lambda out, x: 1 / sqrt(x * x - 1), nan_safe=True)
+defderiv(atanh_p, lambda out, x: 1 / (1 - x * x), nan_safe=True)
 defderiv(logistic_p, lambda out, x: out * (1 - out))
-defderiv(sqrt_p, lambda out, x: 0.5 / out)
-defderiv(cbrt_p, lambda out, x: 1 / (3 * out * out))
+defderiv(sqrt_p, lambda out, x: 0.5 / out, nan_safe=True)
+defderiv(cbrt_p, lambda out, x: 1 / (3 * out * out), nan_safe=True)
 defderiv(abs_p, lambda out, x: sign(x))
 
 # ------------------------------------------------ piecewise constant ---
@@ -353,7 +353,9 @@ for _p in (add_p, sub_p, mul_p, max_p, min_p, atan2_p, eq_p, ne_p, lt_p, le_p, g
 div_p.samples = binary_samples(0.5, 3)
 pow_p.samples = binary_samples(0.5, 2)
 rem_p.samples = binary_samples(0.5, 3)
-integer_pow_p.samples = unary_samples(-2, 2, params=[{"y": 2}, {"y": 3}, {"y": -2}, {"y": 0}])
+integer_pow_p.samples = lambda rng: unary_samples(-2, 2, params=[{"y": 2}, {"y": 3}, {"y": 0}])(
+    rng) + [((x * rng.choice([-1.0, 1.0], size=x.shape),), p)  # negative powers: |x| >= 0.5
+            for (x,), p in unary_samples(0.5, 2, params=[{"y": -2}, {"y": -3}])(rng)]
 select_p.samples = lambda rng: [
     ((rng.uniform(size=(2, 3)) > 0.5, rng.normal(size=(2, 3)), rng.normal(size=(3,))), {})]
 clamp_p.samples = lambda rng: [
@@ -361,7 +363,8 @@ clamp_p.samples = lambda rng: [
     ((rng.normal(size=(4,)), rng.normal(size=(4,)) - 1.5, rng.normal(size=(4,)) + 1.5), {})]
 convert_element_type_p.samples = lambda rng: [
     ((rng.normal(size=(3,)),), {"new_dtype": np.dtype("float32")}),
-    ((rng.normal(size=(2, 2)),), {"new_dtype": np.dtype("int64")})]
+    ((rng.normal(size=(2, 2)),), {"new_dtype": np.dtype("int64")}),
+    ((rng.normal(size=(3,)).astype(np.float32),), {"new_dtype": np.dtype("float64")})]
 for _p in (and_p, or_p, xor_p):
     _p.samples = lambda rng: [((rng.uniform(size=(3,)) > 0.5, rng.uniform(size=(2, 3)) > 0.5), {})]
 not_p.samples = lambda rng: [((rng.uniform(size=(3,)) > 0.5,), {})]
