@@ -4,3 +4,4 @@ Importing this package registers them all in ``chainrule.core.registry``.
 """
 
 from . import dot, elementwise, indexing, reductions, shape  # noqa: F401
+from . import linalg, scatter  # noqa: F401,E402  (linear algebra; indexed updates)
