@@ -133,7 +133,24 @@ def _jit_vjp(ct, out, *primals, wants, jaxpr, name):
     return tuple(res)
 
 
+def _jit_batch(axis_size, args, dims, *, jaxpr, name):
+    cache_ = jaxpr.__dict__.setdefault("_batch_jits", {})
+    key = (axis_size, tuple(dims))
+    fn = cache_.get(key)
+    if fn is None:
+        from ..api import vmap
+
+        def batched(*xs):
+            return list(vmap(_flat_fun(jaxpr), in_axes=tuple(dims), axis_size=axis_size)(*xs))
+
+        batched.__name__ = f"vmap_{name}"
+        fn = cache_[key] = jit(batched)
+    outs = fn(*args)
+    return list(outs), [0] * len(outs)
+
+
 jit_p.impl = _jit_impl
+jit_p.batch = _jit_batch
 jit_p.abstract_eval = _jit_aval
 jit_p.jvp = _jit_jvp
 jit_p.vjp = _jit_vjp
@@ -267,7 +284,7 @@ class JitFunction:
         traced = any(isinstance(x, Tracer) for x in leaves)
         if traced or current_interpreter() is not _eval or entry.executable is None:
             consts = getattr(entry.closed, "_tracer_consts", [])
-            outs = jit_p.bind(*consts, *leaves, jaxpr=entry.closed, name=self._name)
+            outs = jit_p.bind(*consts, *leaves, name=self._name, jaxpr=entry.closed)
         else:
             outs = entry.executable.run(*leaves)
         return tree_unflatten(entry.out_tree, list(outs))

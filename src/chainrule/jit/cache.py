@@ -130,6 +130,7 @@ def _from_disk(directory: Path, key: str, source, sig):
     spec = importlib.util.spec_from_file_location(f"chainrule_kernel_{key[:16]}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    sys.modules[spec.name] = module  # Numba's cached environment re-imports it by name
     if module.kernel.__code__.co_filename != str(path):  # pragma: no cover
         raise RuntimeError("kernel module loaded from an unexpected place")
     try:

@@ -160,6 +160,14 @@ def simplify(closed: ClosedJaxpr) -> ClosedJaxpr:
                 rep = ins[0]
             elif p in (ew.convert_element_type_p, sh.reshape_p) and _same_aval(ins[0], out):
                 rep = ins[0]
+            elif p is sh.reshape_p and id(ins[0]) in producer and \
+                    producer[id(ins[0])].prim is sh.reshape_p:
+                x = producer[id(ins[0])].inputs[0]
+                if _same_aval(x, out):
+                    rep = x
+                else:
+                    ins = [x]
+                    e = type(e)(p, ins, e.outputs, e.params)
             elif p is sh.broadcast_in_dim_p and _same_aval(ins[0], out):
                 rep = ins[0]
             elif p is sh.transpose_p:

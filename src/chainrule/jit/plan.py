@@ -25,6 +25,11 @@ _VIEWS = {"reshape", "transpose", "broadcast_in_dim", "squeeze", "expand_dims", 
 _warned: set = set()
 
 
+def _c(x):
+    """``x`` C-contiguous (``np.ascontiguousarray`` would turn 0-d into 1-d)."""
+    return x if x.flags.c_contiguous else np.array(x, order="C")
+
+
 def _asarray(x):
     return x if type(x) is np.ndarray else np.asarray(x)
 
@@ -47,7 +52,7 @@ class Executable:
         self.kernels = [s for s in steps if isinstance(s, Kernel)]
         self.fallbacks = []
         jaxpr = closed.jaxpr
-        g = {"_empty": np.empty, "_c": np.ascontiguousarray, "_copy": np.array,
+        g = {"_empty": np.empty, "_c": _c, "_copy": np.array,
              "_asarray": _asarray}
         names: dict[int, str] = {}
         contiguous: set[int] = set()   # values known to be C-contiguous
@@ -96,7 +101,7 @@ class Executable:
             if id(v) in contiguous:
                 expr = n
             elif id(v) in view_of and view_of[id(v)] == "const":
-                arr = np.ascontiguousarray(g[n]).reshape(shape)
+                arr = _c(np.asarray(g[n])).reshape(shape)
                 return glob("c", arr)
             else:
                 expr = f"_c({n})"
@@ -148,7 +153,7 @@ class Executable:
         lines.append(f"return [{', '.join(outs)}]")
         self.source = (f"def run({', '.join(params)}):\n"
                        + "\n".join("    " + line for line in lines) + "\n")
-        exec(compile(self.source, f"<chainrule-plan {name}>", "exec"), g)
+        exec(compile(self.source, f"<chainrule-plan {self.name}>", "exec"), g)
         self.run = g["run"]
 
     def __call__(self, *args):
