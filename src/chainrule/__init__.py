@@ -10,6 +10,7 @@ from . import primitives  # noqa: F401  (registers every primitive)
 from . import lax, numpy  # noqa: F401
 from .api import (grad, hessian, jacfwd, jacrev, jvp, linearize, make_jaxpr, value_and_grad,
                   vjp, vmap)
+from .config import config
 from .checkpoint import checkpoint, checkpoint_policies, remat
 from .core import (ClosedJaxpr, ConcretizationError, EscapedTracerError, Jaxpr, ShapedArray,
                    float0)
@@ -22,4 +23,4 @@ __version__ = "0.1.0"
 __all__ = ["vmap", "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev",
            "hessian", "make_jaxpr", "stop_gradient", "float0", "Jaxpr", "ClosedJaxpr",
            "ShapedArray", "ConcretizationError", "EscapedTracerError", "custom_jvp",
-           "custom_vjp", "checkpoint", "remat", "checkpoint_policies", "lax"]
+           "custom_vjp", "checkpoint", "remat", "checkpoint_policies", "lax", "config"]

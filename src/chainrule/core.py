@@ -17,6 +17,8 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from .config import check_nans, config
+
 # ----------------------------------------------------------------- errors --
 
 
@@ -216,8 +218,12 @@ class EvalInterpreter(Interpreter):
                 prim.abstract_eval(*[get_aval(a) for a in args], **params)
             raise err
         if prim.multiple_results:
-            return [np.asarray(o) for o in out]
-        return out if type(out) is np.ndarray else np.asarray(out)
+            out = [np.asarray(o) for o in out]
+        elif type(out) is not np.ndarray:
+            out = np.asarray(out)
+        if config.debug_nans:
+            check_nans(prim.name, out)
+        return out
 
 
 _eval = EvalInterpreter(None)

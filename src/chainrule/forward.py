@@ -8,6 +8,9 @@ traced by enclosing transforms (``jvp(grad(f))``, ``jit(jvp(f))``).
 
 from __future__ import annotations
 
+import numpy as np
+
+from .config import check_nans, config, in_rule
 from .core import (Interpreter, Tracer, bind_in, get_aval, missing_rule,
                    set_interpreter)
 
@@ -38,14 +41,19 @@ class JVPInterpreter(Interpreter):
             return bind_in(self.parent, prim, primals, params)
         if prim.jvp_full is not None:
             # call-like primitives (custom rules, loops) compute both at once
-            with set_interpreter(self.parent):
+            with set_interpreter(self.parent), in_rule("JVP", prim.name):
                 out, t_out = prim.jvp_full(primals, tangents, **params)
         else:
             if prim.jvp is None:
                 raise missing_rule(prim, "jvp")
             out = bind_in(self.parent, prim, primals, params)
-            with set_interpreter(self.parent):
+            with set_interpreter(self.parent), in_rule("JVP", prim.name):
                 t_out = prim.jvp(primals, tangents, out, **params)
+        if config.debug_nans:
+            for t in (t_out if prim.multiple_results else [t_out]):
+                if isinstance(t, np.ndarray):
+                    with in_rule("JVP", prim.name):
+                        check_nans(prim.name, t)
         if prim.multiple_results:
             return [o if t is None else JVPTracer(self, o, t) for o, t in zip(out, t_out)]
         return out if t_out is None else JVPTracer(self, out, t_out)

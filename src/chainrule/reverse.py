@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .config import check_nans, config, in_rule
 from .core import (Interpreter, Tracer, bind_in, get_aval, is_float, missing_rule,
                    set_interpreter)
 
@@ -106,14 +107,19 @@ class ReverseInterpreter(Interpreter):
                     continue
                 ct = cts.pop(n)
             wants = tuple(n is not None for n in rec.in_nodes)
-            if rec.prim.vjp_fwd is not None:
-                in_cts = rec.prim.vjp(ct, rec.out, *rec.primals, wants=wants,
-                                      residuals=rec.residuals, **rec.params)
-            else:
-                in_cts = rec.prim.vjp(ct, rec.out, *rec.primals, wants=wants, **rec.params)
+            with in_rule("VJP", rec.prim.name):
+                if rec.prim.vjp_fwd is not None:
+                    in_cts = rec.prim.vjp(ct, rec.out, *rec.primals, wants=wants,
+                                          residuals=rec.residuals, **rec.params)
+                else:
+                    in_cts = rec.prim.vjp(ct, rec.out, *rec.primals, wants=wants,
+                                          **rec.params)
             for n, x, c in zip(rec.in_nodes, rec.primals, in_cts):
                 if n is None or c is None:
                     continue
+                if config.debug_nans and isinstance(c, np.ndarray):
+                    with in_rule("VJP", rec.prim.name):
+                        check_nans(rec.prim.name, c)
                 if np.shape(c) != get_aval(x).shape:
                     raise AssertionError(
                         f"internal error: VJP rule of '{rec.prim.name}' returned a "

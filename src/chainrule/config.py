@@ -1,0 +1,63 @@
+"""Global switches, JAX-style: ``chainrule.config.update("debug_nans", True)``.
+
+``debug_nans`` (or the environment variable ``CHAINRULE_DEBUG_NANS=1``)
+makes every primitive check its result: the first NaN raises
+``FloatingPointError`` naming the primitive, whether it came from the
+forward pass or from a JVP/VJP rule, and the line of user code that led to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import traceback
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+class _Config:
+    def __init__(self):
+        self.debug_nans = os.environ.get("CHAINRULE_DEBUG_NANS", "") not in ("", "0")
+
+    def update(self, name, value):
+        if not hasattr(self, name):
+            raise AttributeError(f"chainrule.config has no option {name!r}")
+        setattr(self, name, value)
+
+
+config = _Config()
+
+# Which rule is running, for error messages ("the VJP rule of 'log'").
+phase: contextvars.ContextVar[str] = contextvars.ContextVar("chainrule_phase",
+                                                            default="the forward pass")
+
+
+@contextlib.contextmanager
+def in_rule(kind: str, prim_name: str):
+    if not config.debug_nans:
+        yield
+        return
+    token = phase.set(f"the {kind} rule of '{prim_name}'")
+    try:
+        yield
+    finally:
+        phase.reset(token)
+
+
+def user_line() -> str:
+    """The innermost stack frame outside chainrule: the user's own call."""
+    for frame in reversed(traceback.extract_stack()):
+        if not os.path.abspath(frame.filename).startswith(_PACKAGE_DIR):
+            return f"{frame.filename}:{frame.lineno} ({frame.line})"
+    return "<unknown>"
+
+
+def check_nans(prim_name: str, out) -> None:
+    import numpy as np
+    outs = out if isinstance(out, (list, tuple)) else [out]
+    for o in outs:
+        if o.dtype.kind in "fc" and np.isnan(o).any():
+            raise FloatingPointError(
+                f"debug_nans: primitive '{prim_name}' produced NaN in {phase.get()}, "
+                f"called from {user_line()}")
