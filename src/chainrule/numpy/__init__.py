@@ -10,21 +10,30 @@ import numpy as _np
 
 from . import _methods  # noqa: F401  (attaches operators to tracers)
 from ._promote import asarray, result_type
+from ._matrices import (cross, diag, diag_indices, diag_indices_from, diagflat, indices,
+                        meshgrid, tri, tril, tril_indices, tril_indices_from, triu,
+                        triu_indices, triu_indices_from, vander)
 from ._reductions import (all, amax, amin, any, argmax, argmin, average, count_nonzero,
-                          cumsum, max, mean, min, nanmean, nansum, prod, ptp, std, sum, var)
+                          cummax, cummin, cumprod, cumsum, max, mean, min, nancumprod,
+                          nancumsum, nanmax, nanmean, nanmin, nanprod, nanstd, nansum, nanvar,
+                          prod, ptp, std, sum, var)
 from ._shape import (arange, array, atleast_1d, atleast_2d, atleast_3d, broadcast_arrays,
                      broadcast_shapes, broadcast_to, column_stack, concatenate, dstack, empty,
-                     expand_dims, eye, flip, fliplr, flipud, full, full_like, hstack, identity,
-                     linspace, moveaxis, ndim, ones, ones_like, pad, permute_dims, ravel,
-                     repeat, reshape, roll, shape, size, split, squeeze, stack, swapaxes, tile,
-                     transpose, vstack, zeros, zeros_like)
-from ._ufuncs import (abs, absolute, add, arccos, arccosh, arcsin, arcsinh, arctan, arctan2,
-                      arctanh, around, cbrt, ceil, clip, copysign, cos, cosh, deg2rad, degrees,
-                      divide, equal, exp, exp2, expm1, float_power, floor, floor_divide, fmax,
-                      fmin, fmod, greater, greater_equal, heaviside, hypot, isfinite, isinf,
-                      isnan, less, less_equal, log, log1p, log2, log10, logaddexp, logaddexp2,
-                      logical_and, logical_not, logical_or, logical_xor, maximum, minimum, mod,
-                      multiply, negative, not_equal, positive, power, rad2deg, radians,
+                     expand_dims, eye, flip, fliplr, flipud, full, full_like, geomspace, hstack,
+                     identity, linspace, logspace, moveaxis, ndim, ones, ones_like, pad,
+                     permute_dims, ravel, repeat, reshape, roll, shape, size, split, squeeze,
+                     stack, swapaxes, tile, transpose, vstack, zeros, zeros_like)
+from ._sorting import (argsort, argwhere, flatnonzero, median, nonzero, percentile, quantile,
+                       searchsorted, sort, unique)
+from ._stats import corrcoef, correlate, convolve, cov, diff, ediff1d, trapezoid
+from ._ufuncs import (abs, absolute, add, allclose, arccos, arccosh, arcsin, arcsinh, arctan,
+                      arctan2, arctanh, around, array_equal, array_equiv, cbrt, ceil, clip,
+                      copysign, cos, cosh, deg2rad, degrees, divide, equal, exp, exp2, expm1,
+                      fix, float_power, floor, floor_divide, fmax, fmin, fmod, greater,
+                      greater_equal, heaviside, hypot, isclose, isfinite, isinf, isnan, less,
+                      less_equal, log, log1p, log2, log10, logaddexp, logaddexp2, logical_and,
+                      logical_not, logical_or, logical_xor, maximum, minimum, mod, multiply,
+                      nan_to_num, negative, not_equal, positive, power, rad2deg, radians,
                       reciprocal, remainder, rint, round, sign, signbit, sin, sinc, sinh, sqrt,
                       square, stop_gradient, subtract, tan, tanh, true_divide, trunc, where)
 

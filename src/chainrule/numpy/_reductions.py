@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..primitives import reductions as red
+from ..primitives import scans
 from ..primitives.shape import expand_dims, reshape
 from ._promote import asarray, canonical_axes, cast, float_dtype
 from ._ufuncs import isnan, not_equal, sqrt, where
@@ -160,3 +161,82 @@ def nanmean(a, axis=None, dtype=None, keepdims=False):
 
 def ptp(a, axis=None, keepdims=False):
     return max(a, axis=axis, keepdims=keepdims) - min(a, axis=axis, keepdims=keepdims)
+
+
+# ------------------------------------------------- scans and nan-reductions ---
+
+def _scan_operand(a, axis, fname):
+    a = asarray(a, fname)
+    if axis is None:
+        a, axis = reshape(a, (np.size(a),)), 0
+    return a, canonical_axes(axis, a.ndim, fname)[0]
+
+
+def cumprod(a, axis=None, dtype=None):
+    """Running product; its derivative is exact where ``a`` has zeros (no
+    division: see chainrule.primitives.scans)."""
+    a, axis = _scan_operand(a, axis, "cumprod")
+    return scans.cumprod(cast(a, dtype or _sum_dtype(a.dtype)), axis)
+
+
+def cummax(a, axis=None):
+    """Running maximum (``np.maximum.accumulate``); the gradient goes to the
+    first position where each running maximum was attained."""
+    a, axis = _scan_operand(a, axis, "cummax")
+    return scans.cummax(a, axis)
+
+
+def cummin(a, axis=None):
+    """Running minimum (``np.minimum.accumulate``), like ``cummax``."""
+    a, axis = _scan_operand(a, axis, "cummin")
+    return scans.cummin(a, axis)
+
+
+def _nan_filled(a, fill, fname):
+    a = asarray(a, fname)
+    if a.dtype.kind not in "fc":
+        return a
+    return where(isnan(a), np.asarray(fill, a.dtype), a)
+
+
+def nancumsum(a, axis=None, dtype=None):
+    return cumsum(_nan_filled(a, 0, "nancumsum"), axis=axis, dtype=dtype)
+
+
+def nancumprod(a, axis=None, dtype=None):
+    return cumprod(_nan_filled(a, 1, "nancumprod"), axis=axis, dtype=dtype)
+
+
+def nanprod(a, axis=None, dtype=None, keepdims=False):
+    return prod(_nan_filled(a, 1, "nanprod"), axis=axis, dtype=dtype, keepdims=keepdims)
+
+
+def _nan_extremum(reduce, fill, a, axis, keepdims, fname):
+    a = asarray(a, fname)
+    if a.dtype.kind not in "fc":
+        return reduce(a, axis=axis, keepdims=keepdims)
+    out = reduce(_nan_filled(a, fill, fname), axis=axis, keepdims=keepdims)
+    all_nan = all(isnan(a), axis=axis, keepdims=keepdims)
+    return where(all_nan, np.asarray(np.nan, a.dtype), out)
+
+
+def nanmax(a, axis=None, keepdims=False):
+    """``max`` ignoring NaNs (NaN where a slice is all NaN, without a warning)."""
+    return _nan_extremum(max, -np.inf, a, axis, keepdims, "nanmax")
+
+
+def nanmin(a, axis=None, keepdims=False):
+    return _nan_extremum(min, np.inf, a, axis, keepdims, "nanmin")
+
+
+def nanvar(a, axis=None, dtype=None, ddof=0, keepdims=False):
+    a = asarray(a, "nanvar")
+    a = cast(a, np.dtype(dtype) if dtype else float_dtype(a.dtype))
+    valid = cast(where(isnan(a), False, True), a.dtype)
+    centered = _nan_filled(a - nanmean(a, axis=axis, keepdims=True), 0, "nanvar")
+    n = sum(valid, axis=axis, keepdims=keepdims) - np.asarray(ddof, a.dtype)
+    return sum(centered * centered, axis=axis, keepdims=keepdims) / n
+
+
+def nanstd(a, axis=None, dtype=None, ddof=0, keepdims=False):
+    return sqrt(nanvar(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims))

@@ -344,3 +344,29 @@ def roll(a, shift, axis=None):
             head, tail = split(a, [n - s], axis=ax)
             a = concatenate([tail, head], axis=ax)
     return a
+
+
+def logspace(start, stop, num=50, endpoint=True, base=10.0, dtype=None, axis=0):
+    """``base ** linspace(start, stop)``; differentiable in ``start``, ``stop``."""
+    if not any(isinstance(v, Tracer) for v in (start, stop, base)):
+        return np.logspace(start, stop, num, endpoint=endpoint, base=base, dtype=dtype,
+                           axis=axis)
+    from ._ufuncs import power
+    if axis != 0 or np.ndim(start) or np.ndim(stop):
+        raise NotImplementedError("logspace: traced start/stop must be scalars (axis=0)")
+    out = power(base, linspace(start, stop, num, endpoint=endpoint))
+    return cast(out, dtype) if dtype is not None else out
+
+
+def geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
+    """Numbers evenly spaced on a log scale from ``start`` to ``stop`` (one
+    sign); differentiable in both."""
+    if not any(isinstance(v, Tracer) for v in (start, stop)):
+        return np.geomspace(start, stop, num, endpoint=endpoint, dtype=dtype, axis=axis)
+    from ._ufuncs import absolute, exp, log, sign
+    if axis != 0 or np.ndim(start) or np.ndim(stop):
+        raise NotImplementedError("geomspace: traced start/stop must be scalars (axis=0)")
+    start, stop = promote(start, stop, fname="geomspace")
+    out = sign(start) * exp(linspace(log(absolute(start)), log(absolute(stop)), num,
+                                     endpoint=endpoint))
+    return cast(out, dtype) if dtype is not None else out

@@ -304,3 +304,71 @@ def copysign(x1, x2, /):
 def stop_gradient(x):
     """The value of ``x``, treated as a constant by every derivative."""
     return ew.stop_gradient(asarray(x, "stop_gradient"))
+
+
+def fix(x, /):
+    """Round towards zero (``trunc``); zero derivative."""
+    return trunc(x)
+
+
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    """NaN and infinities replaced by finite numbers; the gradient passes
+    through where ``x`` was finite and is zero where it was replaced."""
+    x = asarray(x, "nan_to_num")
+    if x.dtype.kind not in "fc":
+        return x
+    info = np.finfo(x.dtype)
+    big = np.asarray(info.max if posinf is None else posinf, x.dtype)
+    small = np.asarray(info.min if neginf is None else neginf, x.dtype)
+    inf = np.asarray(np.inf, x.dtype)
+    out = where(equal(x, inf), big, where(equal(x, -inf), small, x))
+    return where(isnan(x), np.asarray(nan, x.dtype), out)
+
+
+def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """``|a - b| <= atol + rtol * |b|`` elementwise, as NumPy (infinities are
+    close only to themselves). Works on traced values; no derivative."""
+    a, b = promote(ew.stop_gradient(asarray(a, "isclose")),
+                   ew.stop_gradient(asarray(b, "isclose")), fname="isclose")
+    if a.dtype.kind not in "fc":
+        a, b = cast(a, np.float64), cast(b, np.float64)
+    finite = logical_and(isfinite(a), isfinite(b))
+    tol = np.asarray(atol, a.dtype) + np.asarray(rtol, a.dtype) * absolute(b)
+    zero = np.zeros((), a.dtype)
+    diff = absolute(where(finite, a, zero) - where(finite, b, zero))  # no inf - inf
+    out = where(finite, less_equal(diff, tol), equal(a, b))
+    return logical_or(out, logical_and(isnan(a), isnan(b))) if equal_nan else out
+
+
+def _concrete_bool(x, fname):
+    from ..core import Tracer
+    while isinstance(x, Tracer):
+        x = x._concrete(f"{fname} (it returns a Python bool)")
+    return bool(np.all(x))
+
+
+def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Python ``bool``: whether every element is ``isclose``. Needs concrete
+    values (it works under grad/jvp, not under make_jaxpr/jit)."""
+    return _concrete_bool(isclose(a, b, rtol, atol, equal_nan), "allclose")
+
+
+def array_equal(a1, a2, equal_nan=False):
+    """Python ``bool``: same shape and equal elements (needs concrete values)."""
+    a1, a2 = asarray(a1, "array_equal"), asarray(a2, "array_equal")
+    if np.shape(a1) != np.shape(a2):
+        return False
+    eq = equal(a1, a2)
+    if equal_nan:
+        eq = logical_or(eq, logical_and(isnan(a1), isnan(a2)))
+    return _concrete_bool(eq, "array_equal")
+
+
+def array_equiv(a1, a2):
+    """Python ``bool``: equal after broadcasting (needs concrete values)."""
+    a1, a2 = asarray(a1, "array_equiv"), asarray(a2, "array_equiv")
+    try:
+        np.broadcast_shapes(np.shape(a1), np.shape(a2))
+    except ValueError:
+        return False
+    return _concrete_bool(equal(a1, a2), "array_equiv")

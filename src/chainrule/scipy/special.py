@@ -1,0 +1,191 @@
+"""``scipy.special`` functions on arrays and tracers, differentiable.
+
+Signatures and edge values follow SciPy. Integer inputs compute in float64.
+The numerically delicate ones:
+
+- ``logsumexp``, ``softmax``, ``log_softmax`` subtract the (stop-gradient)
+  maximum first, so they never overflow; the shift cancels mathematically,
+  so their derivatives are exact.
+- ``xlogy``/``xlog1py`` are 0 where ``x == 0`` (unless ``y`` is NaN), with
+  finite derivatives there: the logarithm only ever sees a safe input.
+  Where ``x == 0`` and the logarithm is finite, d/dx is ``log(y)`` (as JAX).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import numpy as cnp
+from ..numpy._promote import asarray, canonical_axes, cast, float_dtype, promote_float
+from ..primitives import elementwise as ew
+from ..primitives import special as sp
+
+__all__ = ["betaln", "digamma", "entr", "erf", "erfc", "expit", "gamma", "gammaln",
+           "log_softmax", "logit", "logsumexp", "ndtr", "polygamma", "psi", "softmax",
+           "xlog1py", "xlogy"]
+
+
+def _float(x, fname):
+    x = asarray(x, fname)
+    return cast(x, float_dtype(x.dtype))
+
+
+def _const(value, like):
+    return np.asarray(value, like.dtype)
+
+
+# ----------------------------------------------------- special functions ---
+
+def erf(z):
+    """``2/√π ∫₀ᶻ exp(-t²) dt``."""
+    return sp.erf(_float(z, "erf"))
+
+
+def erfc(x):
+    """``1 - erf(x)``, accurate where erf(x) is close to 1."""
+    return sp.erfc(_float(x, "erfc"))
+
+
+def ndtr(x):
+    """The standard normal CDF, ``erfc(-x/√2) / 2``."""
+    x = _float(x, "ndtr")
+    return sp.erfc(x * _const(-np.sqrt(0.5), x)) * _const(0.5, x)
+
+
+def gammaln(x):
+    """``log|Γ(x)|``; +inf at the poles 0, -1, -2, ..."""
+    return sp.lgamma(_float(x, "gammaln"))
+
+
+def gamma(z):
+    """``Γ(z) = sign · exp(gammaln(z))``; the sign is negative on (-1, 0),
+    (-3, -2), ..."""
+    z = _float(z, "gamma")
+    odd = cnp.not_equal(cnp.remainder(cnp.floor(z), 2), 0)
+    sign = cnp.where(cnp.logical_and(cnp.less(z, 0), odd), _const(-1, z), _const(1, z))
+    return sign * cnp.exp(sp.lgamma(z))
+
+
+def betaln(a, b):
+    """``log|B(a, b)| = gammaln(a) + gammaln(b) - gammaln(a + b)``."""
+    a, b = promote_float(a, b, fname="betaln")
+    return sp.lgamma(a) + sp.lgamma(b) - sp.lgamma(a + b)
+
+
+def digamma(x):
+    """ψ(x) = d/dx log Γ(x)."""
+    return sp.digamma(_float(x, "digamma"))
+
+
+psi = digamma
+
+
+def polygamma(n, x):
+    """ψ⁽ⁿ⁾(x), the n-th derivative of digamma; ``n`` a concrete integer >= 0."""
+    n = np.asarray(n)
+    if n.ndim or n.dtype.kind not in "iu" and not float(n).is_integer():
+        raise NotImplementedError("polygamma: n must be one concrete integer")
+    return sp.polygamma(int(n), _float(x, "polygamma"))
+
+
+# ------------------------------------------------------------ logistic ---
+
+def expit(x):
+    """The logistic sigmoid ``1 / (1 + exp(-x))``, stable for large |x|."""
+    return ew.logistic(_float(x, "expit"))
+
+
+def logit(x):
+    """``log(p / (1 - p))``, the inverse of ``expit``."""
+    x = _float(x, "logit")
+    return cnp.log(x) - cnp.log1p(-x)
+
+
+# ------------------------------------------------------------ x log y ---
+
+def _x_log(x, y, log_fn, domain_ok, safe, fname):
+    x, y = promote_float(x, y, fname=fname)
+    zero = cnp.logical_and(cnp.equal(x, 0), cnp.logical_not(cnp.isnan(y)))
+    special = cnp.logical_and(zero, cnp.logical_not(domain_ok(y)))
+    safe_y = cnp.where(special, _const(safe, y), y)   # log_fn(safe) == 0
+    return cnp.where(special, _const(0, x), x * log_fn(safe_y))
+
+
+def xlogy(x, y):
+    """``x * log(y)``, and 0 where ``x == 0`` (for any non-NaN ``y``)."""
+    return _x_log(x, y, cnp.log,
+                  lambda y: cnp.logical_and(cnp.greater(y, 0), cnp.isfinite(y)), 1, "xlogy")
+
+
+def xlog1py(x, y):
+    """``x * log1p(y)``, and 0 where ``x == 0`` (for any non-NaN ``y``)."""
+    return _x_log(x, y, cnp.log1p,
+                  lambda y: cnp.logical_and(cnp.greater(y, -1), cnp.isfinite(y)), 0,
+                  "xlog1py")
+
+
+def entr(x):
+    """Elementwise entropy: ``-x log x`` for x > 0, 0 at 0, -inf for x < 0."""
+    x = _float(x, "entr")
+    neg = cnp.less(x, 0)
+    safe = cnp.where(neg, _const(1, x), x)
+    return cnp.where(neg, _const(-np.inf, x), -xlogy(safe, safe))
+
+
+# ------------------------------------------------------------ logsumexp ---
+
+def _shift(a, axes, mask=None):
+    """The stop-gradient maximum over ``axes`` (keepdims), 0 where not finite."""
+    m = a if mask is None else cnp.where(mask, a, _const(-np.inf, a))
+    if np.size(a) == 0:
+        shape = tuple(1 if i in axes else n for i, n in enumerate(np.shape(a)))
+        return np.zeros(shape, a.dtype)
+    m = cnp.stop_gradient(cnp.max(m, axis=axes, keepdims=True))
+    return cnp.where(cnp.isfinite(m), m, _const(0, m))
+
+
+def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
+    """``log(sum(b * exp(a)))`` over ``axis`` without overflow.
+
+    With weights ``b`` the sum may be negative: ``return_sign=True`` returns
+    ``(log|sum|, sign(sum))``; otherwise a negative sum gives NaN, as SciPy.
+    Entries with ``b == 0`` are ignored, also when ``a`` is huge there.
+    """
+    if b is None:
+        a = _float(a, "logsumexp")
+        mask = None
+    else:
+        a, b = cnp.broadcast_arrays(*promote_float(a, b, fname="logsumexp"))
+        mask = cnp.not_equal(b, 0)
+    axes = canonical_axes(axis, a.ndim, "logsumexp")
+    m = _shift(a, axes, mask)
+    if mask is None:
+        terms = cnp.exp(a - m)
+    else:
+        terms = b * cnp.exp(cnp.where(mask, a, m) - m)
+    total = cnp.sum(terms, axis=axes, keepdims=True)
+    sign = None
+    if return_sign:
+        sign = cnp.sign(cnp.stop_gradient(total))
+        total = cnp.abs(total)
+    out = cnp.log(total) + m
+    if not keepdims:
+        out = cnp.squeeze(out, axis=axes) if axes else out
+        sign = cnp.squeeze(sign, axis=axes) if axes and sign is not None else sign
+    return (out, sign) if return_sign else out
+
+
+def softmax(x, axis=None):
+    """``exp(x) / sum(exp(x))`` over ``axis`` (all elements when None, as SciPy)."""
+    x = _float(x, "softmax")
+    axes = canonical_axes(axis, x.ndim, "softmax")
+    unnormalized = cnp.exp(x - _shift(x, axes))
+    return unnormalized / cnp.sum(unnormalized, axis=axes, keepdims=True)
+
+
+def log_softmax(x, axis=None):
+    """``x - logsumexp(x)`` over ``axis``, without overflow or cancellation."""
+    x = _float(x, "log_softmax")
+    axes = canonical_axes(axis, x.ndim, "log_softmax")
+    shifted = x - _shift(x, axes)
+    return shifted - cnp.log(cnp.sum(cnp.exp(shifted), axis=axes, keepdims=True))
