@@ -11,8 +11,8 @@ import functools
 
 import numpy as np
 
-from .core import (ShapedArray, StagingInterpreter, Tracer, current_interpreter, float0,
-                   get_aval, is_float, new_interpreter, trace_to_jaxpr)
+from .core import (ShapedArray, StagingInterpreter, Tracer, float0, get_aval, is_float,
+                   new_interpreter, trace_to_jaxpr)
 from .forward import JVPInterpreter
 from .reverse import ReverseInterpreter
 from .tree_util import tree_flatten, tree_map, tree_unflatten

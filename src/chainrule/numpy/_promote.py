@@ -24,7 +24,12 @@ def asarray(x, fname: str = "chainrule.numpy"):
     if isinstance(x, (list, tuple)):
         if any(isinstance(e, Tracer) for e in _flat(x)):
             from ._shape import stack
-            return stack([asarray(e, fname) for e in x])
+            parts = [asarray(e, fname) for e in x]
+            shapes = sorted({tuple(np.shape(p)) for p in parts})
+            if len(shapes) > 1:  # the same error as for a ragged list of numbers
+                raise TypeError(f"{fname}: could not make an array from a ragged "
+                                f"{type(x).__name__} (element shapes {shapes})")
+            return stack(parts)
         try:
             arr = np.asarray(x)
         except ValueError as err:

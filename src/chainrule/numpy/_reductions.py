@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
 from ..primitives import reductions as red
@@ -71,7 +73,7 @@ def var(a, axis=None, dtype=None, ddof=0, keepdims=False):
     axes = canonical_axes(axis, a.ndim, "var")
     a = cast(a, np.dtype(dtype) if dtype else float_dtype(a.dtype))
     centered = a - mean(a, axis=axes, keepdims=True)
-    n = _count(np.shape(a), axes) - ddof
+    n = builtins.max(_count(np.shape(a), axes) - ddof, 0)  # as NumPy: nan or inf, never < 0
     return sum(centered * centered, axis=axes, keepdims=keepdims) / np.asarray(n, a.dtype)
 
 

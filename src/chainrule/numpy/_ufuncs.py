@@ -33,7 +33,18 @@ def _binary(prim_fn, name, floating=False):
 add = _binary(ew.add, "add")
 subtract = _binary(ew.sub, "subtract")
 multiply = _binary(ew.mul, "multiply")
-divide = true_divide = _binary(ew.div, "divide", floating=True)
+
+
+def divide(x1, x2, /):
+    """NumPy's ``true_divide``: integers and booleans divide in float64
+    (whatever their width, unlike ``exp`` which computes int8 in float16)."""
+    a, b = promote(x1, x2, fname="divide")
+    if a.dtype.kind in "biu":
+        a, b = cast(a, np.float64), cast(b, np.float64)
+    return ew.div(a, b)
+
+
+true_divide = divide
 maximum = _binary(ew.max_, "maximum")
 minimum = _binary(ew.min_, "minimum")
 arctan2 = _binary(ew.atan2, "arctan2", floating=True)
