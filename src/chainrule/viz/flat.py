@@ -102,6 +102,13 @@ def _dot_general(eqn, ins, *, dimension_numbers):
     return f"np.einsum('{spec}', {a[0]}, {b[0]})", ATOM
 
 
+def _pad(eqn, ins, *, padding_config):
+    if any(lo < 0 or hi < 0 or interior for lo, hi, interior in padding_config):
+        raise ValueError("lax-style padding: use the generic call")
+    widths = tuple((int(lo), int(hi)) for lo, hi, _ in padding_config)
+    return f"np.pad({ins[0][0]}, {widths!r})", ATOM
+
+
 def _reduce(fn):
     def emit(eqn, ins, *, axes):
         return f"{fn}({ins[0][0]}, axis={_tuple(axes)})", ATOM
@@ -161,7 +168,7 @@ EMITTERS = {
         f"np.expand_dims({ins[0][0]}, {_tuple(dimensions)})", ATOM),
     "concatenate": lambda eqn, ins, *, dimension: (
         f"np.concatenate([{', '.join(t for t, _ in ins)}], axis={dimension})", ATOM),
-    "slice": _slice,
+    "slice": _slice, "pad": _pad,
     "rev": lambda eqn, ins, *, dimensions: (
         f"np.flip({ins[0][0]}, {_tuple(dimensions)})" if dimensions else ins[0][0], ATOM),
     "dot_general": _dot_general,
@@ -184,6 +191,7 @@ class _Printer:
         self.rule_of: dict[int, int] = {}   # id(eqn) -> forward equation whose rule made it
         self.rule_ct: dict[int, tuple] = {}  # rule -> (id of its upstream ct var, name)
         self.ntemp = 0
+        self.imports: set = set()
 
     def literal(self, val) -> str:
         val = np.asarray(val)
@@ -235,10 +243,20 @@ class _Printer:
                 return emitter(eqn, ins, **eqn.params)
             except (TypeError, KeyError, ValueError, IndexError):
                 pass  # params the emitter does not know: use the generic call
+        # No NumPy spelling: call the primitive's own implementation.
+        args = ", ".join(t for t, _ in ins)
+        try:
+            text = repr(eqn.params)
+            ok = _same(eval(text, {"np": np, "dtype": np.dtype}), eqn.params)
+        except Exception:
+            ok = False
+        if ok:
+            self.imports.add("from chainrule.core import registry as _primitives")
+            return (f"_primitives[{eqn.prim.name!r}].impl({args}, **{text})", ATOM)
         key = f"_P{len(self.namespace)}"
         self.namespace[key] = (eqn.prim, eqn.params)
-        return (f"{key}[0].impl({', '.join(t for t, _ in ins)}, **{key}[1])  "
-                f"# {eqn.prim.name}"), ATOM
+        return (f"{key}[0].impl({args}, **{key}[1])  "
+                f"# {eqn.prim.name}: pass FlatCode.namespace to exec"), ATOM
 
     def emit_line(self, eqn, names):
         """One line ``names = <expr>`` for ``eqn`` (and name its outputs)."""
@@ -278,6 +296,13 @@ class FlatCode:
 
     def __repr__(self):
         return self.source
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
 
 
 def _const_expr(p: _Printer, c, taken: set) -> str:
@@ -394,6 +419,7 @@ def flat_code(f, *args, name: str | None = None) -> FlatCode:
         p.names[id(v)] = p.names[id(fv)]
     if seed is not None:
         p.names[id(bj.invars[-1])] = grad_of[id(out_var)]
+    p.lines = [f"{grad_of[id(out_var)]} = 1.0"] if seed is not None else []
     for j, (v, c) in enumerate(zip(bj.constvars, bwd.consts)):
         p.names[id(v)] = _fresh(f"k{j}", taken)
         p.lines.append(p.constant(p.names[id(v)], c))
@@ -417,8 +443,6 @@ def flat_code(f, *args, name: str | None = None) -> FlatCode:
             p.rule_ct[k] = (id(ct.var), grad_of[id(outs[0])])
     accumulated = {id(v) for kind, _, v, _, _ in events if kind == "accum"}
 
-    lines = [f"{grad_of[id(out_var)]} = 1.0"] if seed is not None else []
-    p.lines = lines
     for kind, k, v, c, total in events:
         gname = grad_of[id(v)]
         cvar = c.var if isinstance(getattr(c, "var", None), Var) else None
@@ -457,7 +481,7 @@ def flat_code(f, *args, name: str | None = None) -> FlatCode:
     body += p.lines
     ret = ", ".join(grads) + ("," if len(grads) == 1 else "")
     body.append(f"return {out_name}, ({ret})")
-    src = ["import numpy as np", "", "",
+    src = ["import numpy as np", *sorted(p.imports), "", "",
            f"def {fname}({', '.join(params)}):"]
     src += ["    " + line if line else "" for line in body]
     return FlatCode("\n".join(src) + "\n", fname, p.namespace)

@@ -70,8 +70,8 @@ def format_value(x, precision=2, max_size=6) -> str:
         if x.ndim == 1:
             return "[" + ", ".join(_num(v, precision) for v in x) + "]"
         if x.ndim == 2:
-            return "[" + ", ".join("[" + ", ".join(_num(v, precision) for v in row) + "]"
-                                   for row in x) + "]"
+            return "[" + ",\n ".join("[" + ", ".join(_num(v, precision) for v in row) + "]"
+                                      for row in x) + "]"
     aval = get_aval(x)
     if x.dtype.kind in "fc" and x.size:
         return f"{aval.str_short()} |·|≈{float(np.mean(np.abs(x))):.{precision}g}"
@@ -158,6 +158,7 @@ class Graph:
         """Graphviz DOT source: values above the edges, gradients (red) below."""
         lines = ["digraph chainrule {",
                  "  rankdir=LR;",
+                 '  graph [fontname="Helvetica"];',
                  '  node [fontname="Helvetica", fontsize=12];',
                  '  edge [fontname="Helvetica", fontsize=10, arrowsize=0.6];']
         if self.title:
@@ -170,10 +171,10 @@ class Graph:
         for n in self.nodes:
             lines.append(f'  {n.id} [label="{_esc(n.label)}", {style[n.kind]}];')
         for e in self.edges:
-            top = html.escape(format_value(e.value, self.precision, self.max_size))
+            top = _html(format_value(e.value, self.precision, self.max_size))
             label = top
             if e.grad is not None:
-                bottom = html.escape(format_value(e.grad, self.precision, self.max_size))
+                bottom = _html(format_value(e.grad, self.precision, self.max_size))
                 label = f'{top}<br/><font color="red">{bottom}</font>'
             lines.append(f'  {e.src} -> {e.dst} [label=<{label}>, '
                          f'tooltip="{_esc(e.name)}"];')
@@ -220,6 +221,10 @@ class Graph:
                 ".render(path) for SVG/PNG>")
 
 
+def _html(s: str) -> str:
+    return "<br/>".join(html.escape(line) for line in s.split("\n"))
+
+
 def _esc(s: str) -> str:
     return str(s).replace("\\", "\\\\").replace('"', '\\"')
 
@@ -237,7 +242,8 @@ def _require_dot():
 # ----------------------------------------------------------------- draw ---
 
 
-def draw(f, *args, group=None, backward=True, precision: int = 2) -> Graph:
+def draw(f, *args, group=None, backward=True, precision: int = 2,
+         max_size: int = 6) -> Graph:
     """The computational graph of ``f`` at ``args``, as the lectures draw it.
 
     One node per primitive (or per call of a grouped function), one edge per
@@ -252,6 +258,10 @@ def draw(f, *args, group=None, backward=True, precision: int = 2) -> Graph:
     - ``backward``: ``True`` runs the backward pass of a scalar ``f`` from
       the cotangent 1.0; an array (or list of arrays, one per output) gives
       the output cotangent of a non-scalar ``f``; ``False`` draws values only.
+    - ``precision``: decimals shown; ``max_size``: arrays up to this many
+      elements are shown in full, larger ones by shape and mean magnitude.
+
+    Indexing ``x[i]`` (a slice then a squeeze in the IR) is drawn as one node.
 
     Returns a ``Graph``: ``.dot`` is Graphviz source (always available),
     ``.render("g.svg")`` needs the Graphviz ``dot`` program.
@@ -288,8 +298,14 @@ def draw(f, *args, group=None, backward=True, precision: int = 2) -> Graph:
     # One node per equation, or per group instance (outermost group wins).
     group_nodes: dict[int, int] = {}
     node_of_eqn: list[str] = []
+    merged = _index_pairs(jaxpr, traced.tags)
     for k, (eqn, tags) in enumerate(zip(jaxpr.eqns, traced.tags)):
-        if tags:
+        if k in merged:  # the squeeze after a slice: x[i] is one node
+            j, label = merged[k]
+            nid = node_of_eqn[j]
+            idx = next(i for i, n in enumerate(nodes) if n.id == nid)
+            nodes[idx] = nodes[idx]._replace(label=label, eqns=nodes[idx].eqns + (k,))
+        elif tags:
             label, inst = tags[0]
             if inst not in group_nodes:
                 group_nodes[inst] = len(nodes)
@@ -346,8 +362,46 @@ def draw(f, *args, group=None, backward=True, precision: int = 2) -> Graph:
     value = outs[0] if len(outs) == 1 else outs
     g = Graph(nodes, list(edges.values()), value, grads, list(traced.in_names),
               title=traced.fun_name if traced.fun_name != "<lambda>" else "")
-    g.precision = precision
+    g.precision, g.max_size = precision, max_size
     return g
+
+
+def _index_pairs(jaxpr, tags) -> dict:
+    """``{k: (j, "[i]")}`` for each squeeze ``k`` of a slice ``j`` used only
+    there: what ``x[i]`` stages to, drawn as one node."""
+    uses: dict[int, int] = {}
+    producer: dict[int, int] = {}
+    for k, eqn in enumerate(jaxpr.eqns):
+        for v in eqn.inputs:
+            uses[id(v)] = uses.get(id(v), 0) + 1
+        for v in eqn.outputs:
+            producer[id(v)] = k
+    for v in jaxpr.outvars:
+        uses[id(v)] = uses.get(id(v), 0) + 1
+    pairs = {}
+    for k, eqn in enumerate(jaxpr.eqns):
+        if eqn.prim.name != "squeeze" or isinstance(eqn.inputs[0], Literal):
+            continue
+        j = producer.get(id(eqn.inputs[0]))
+        if j is None or jaxpr.eqns[j].prim.name != "slice" or uses[id(eqn.inputs[0])] != 1 \
+                or tags[j] != tags[k]:
+            continue
+        sl, dims = jaxpr.eqns[j], set(eqn.params["dimensions"])
+        start, limit = sl.params["start_indices"], sl.params["limit_indices"]
+        strides = sl.params.get("strides") or (1,) * len(start)
+        full = sl.inputs[0].aval.shape
+        parts = []
+        for d, (a, b, st) in enumerate(zip(start, limit, strides)):
+            if d in dims:
+                parts.append(str(a))
+            elif (a, b, st) == (0, full[d], 1):
+                parts.append(":")
+            else:
+                parts.append(f"{a}:{b}" + (f":{st}" if st != 1 else ""))
+        while len(parts) > 1 and parts[-1] == ":":
+            parts.pop()
+        pairs[k] = (j, "[" + ", ".join(parts) + "]")
+    return pairs
 
 
 def _output_cotangents(backward, outs, traced):
