@@ -43,6 +43,10 @@ saved_p.jvp = lambda primals, tangents, out, *, prim, params: prim.jvp(
     primals[:-1], tangents[:-1], out, **dict(params))
 saved_p.vjp = lambda ct, out, *args, wants, prim, params: tuple(prim.vjp(
     ct, out, *args[:-1], wants=wants[:-1], **dict(params))) + (None,)
+# Under vmap the value is the saved array, already batched like the inputs
+# it was computed from (the derivative rules above are for whichever
+# transform records the primitive before vmap sees it).
+saved_p.batch = lambda axis_size, args, dims, *, prim, params: (args[-1], dims[-1])
 
 
 def _eval(jaxpr, args, policy, saved=None):
