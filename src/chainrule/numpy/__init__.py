@@ -40,6 +40,8 @@ from ._ufuncs import (abs, absolute, add, allclose, arccos, arccosh, arcsin, arc
 from ._dot import (diagonal, dot, einsum, inner, kron, matmul, outer, tensordot, trace,
                    vdot)
 from ._indexing import take, take_along_axis
+from . import linalg  # noqa: E402,F401  (chainrule.numpy.linalg)
+from ._at import at  # noqa: E402,F401  (at(x)[idx].set(v); tracers have x.at)
 
 # dtypes and constants, as in NumPy
 float16, float32, float64 = _np.float16, _np.float32, _np.float64

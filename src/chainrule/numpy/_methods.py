@@ -79,3 +79,5 @@ for _name, _fn in _METHODS.items():
 Tracer.T = property(lambda self: s.transpose(self))
 Tracer.mT = property(lambda self: s.swapaxes(self, -1, -2))
 Tracer.__hash__ = lambda self: id(self)  # __eq__ is elementwise, identity hashes
+from ._at import at as _at  # noqa: E402  (x.at[idx].set(v): see _at.py)
+Tracer.at = property(_at)
