@@ -555,10 +555,6 @@ def test_tracers_support_operators_attributes_and_methods():
     check_grads(_uses_tracer_methods, (x, y), order=2, modes=("fwd", "rev"))
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "StagingTracer keeps its IR variable in a slot named `var`, which shadows the "
-    "ndarray method: x.var() under make_jaxpr (and jit) raises "
-    "TypeError: 'Var' object is not callable"))
 def test_tracer_methods_under_make_jaxpr():
     x = rng.uniform(0.5, 1.5, size=(2, 3))
     y = rng.uniform(0.5, 1.5, size=(2, 3))

@@ -509,12 +509,12 @@ def check_jaxpr(jaxpr: Jaxpr) -> None:
 
 
 class StagingTracer(Tracer):
-    __slots__ = ("var",)
+    __slots__ = ("ir_var",)  # not "var": tracers have ndarray's .var() method
 
     def __init__(self, interp, var: Var):
         self._interp = interp
         self.aval = var.aval
-        self.var = var
+        self.ir_var = var
 
 
 class StagingInterpreter(Interpreter):
@@ -539,7 +539,7 @@ class StagingInterpreter(Interpreter):
 
     def to_atom(self, x):
         if self.owns(x):
-            return x.var
+            return x.ir_var
         if not isinstance(x, Tracer) and np.ndim(x) == 0:
             return Literal(x)
         key = id(x)
@@ -564,7 +564,7 @@ class StagingInterpreter(Interpreter):
         outvars = [self.to_atom(x) for x in out_vals]
         constvars = [v for v, _ in self.constvars.values()]
         consts = [c for _, c in self.constvars.values()]
-        jaxpr = Jaxpr(constvars, [t.var for t in in_tracers], self.eqns, outvars)
+        jaxpr = Jaxpr(constvars, [t.ir_var for t in in_tracers], self.eqns, outvars)
         return ClosedJaxpr(jaxpr, consts)
 
 

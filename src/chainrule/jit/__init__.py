@@ -316,7 +316,7 @@ class JitFunction:
             try:
                 outs = flat_fun(*in_tracers)
             except ConcretizationError as err:
-                raise _explain(err, self.fun, interp.eqns, [t.var for t in in_tracers],
+                raise _explain(err, self.fun, interp.eqns, [t.ir_var for t in in_tracers],
                                self._leaf_names(args, static_map, in_tree),
                                where) from None
             closed = interp.build(in_tracers, outs)
