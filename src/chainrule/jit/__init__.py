@@ -186,7 +186,7 @@ def _explain(err, fun, interp_eqns, in_vars, leaf_names, where):
             user = fr
     names = []
     if tracer is not None:
-        deps = {id(tracer.var)}
+        deps = {id(tracer.ir_var)}
         for e in reversed(interp_eqns):
             if any(id(v) in deps for v in e.outputs):
                 deps.update(id(a) for a in e.inputs)
