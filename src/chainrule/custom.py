@@ -52,6 +52,13 @@ def _split(args, nondiff_argnums):
     return static, dyn
 
 
+def _merge(args, nondiff_argnums, dyn):
+    """The full argument list: ``dyn`` back in the differentiable positions,
+    the nondiff arguments where the caller put them."""
+    it = iter(dyn)
+    return tuple(a if i in nondiff_argnums else next(it) for i, a in enumerate(args))
+
+
 # ----------------------------------------------------------- custom_jvp ---
 
 custom_jvp_call_p = Primitive("custom_jvp_call", multiple_results=True)
@@ -110,8 +117,8 @@ class custom_jvp:
         out_tree = []
 
         def fun(*xs):
-            out = self.fun(*static, *tree_unflatten(in_tree, list(xs)))
-            flat, tree = tree_flatten(out)
+            full = _merge(args, self.nondiff_argnums, tree_unflatten(in_tree, list(xs)))
+            flat, tree = tree_flatten(self.fun(*full))
             out_tree[:] = [tree]
             return flat
 
@@ -197,13 +204,14 @@ class custom_vjp:
         out_tree, res_tree = [], []
 
         def fun(*xs):
-            out = self.fun(*static, *tree_unflatten(in_tree, list(xs)))
-            flat, tree = tree_flatten(out)
+            full = _merge(args, self.nondiff_argnums, tree_unflatten(in_tree, list(xs)))
+            flat, tree = tree_flatten(self.fun(*full))
             out_tree[:] = [tree]
             return flat
 
         def fwd(*xs):
-            out, res = self.fwd(*static, *tree_unflatten(in_tree, list(xs)))
+            full = _merge(args, self.nondiff_argnums, tree_unflatten(in_tree, list(xs)))
+            out, res = self.fwd(*full)
             flat, tree = tree_flatten(out)
             out_tree[:] = [tree]
             res_flat, rtree = tree_flatten(res)
@@ -219,10 +227,22 @@ class custom_vjp:
                                 f"with one cotangent per differentiable argument "
                                 f"({len(dyn)}), got {type(in_cts).__name__}")
             flat = []
-            for arg, c in zip(dyn, in_cts):
-                arg_leaves = tree_flatten(arg)[0]
-                flat += ([_zeros(a) for a in arg_leaves] if c is None
-                         else tree_flatten(c)[0])
+            for k, (arg, c) in enumerate(zip(dyn, in_cts)):
+                arg_leaves, arg_tree = tree_flatten(arg)
+                if c is None:
+                    flat += [_zeros(a) for a in arg_leaves]
+                    continue
+                c_leaves, c_tree = tree_flatten(c)
+                if c_tree != arg_tree:
+                    raise TypeError(f"custom_vjp {self.fun.__name__}: bwd returned a cotangent "
+                                    f"with structure {c_tree} for differentiable argument {k}, "
+                                    f"which has structure {arg_tree}")
+                for a, cl in zip(arg_leaves, c_leaves):
+                    if np.shape(cl) != np.shape(a):
+                        raise ValueError(f"custom_vjp {self.fun.__name__}: bwd returned a "
+                                         f"cotangent of shape {np.shape(cl)} for differentiable "
+                                         f"argument {k}, a value of shape {np.shape(a)}")
+                flat += c_leaves
             return [c if is_float(get_aval(x).dtype) else None for c, x in zip(flat, leaves)]
 
         outs = custom_vjp_call_p.bind(*leaves, fun=fun, fwd=fwd, bwd=bwd)
