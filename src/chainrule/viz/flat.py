@@ -395,7 +395,7 @@ def flat_code(f, *args, name: str | None = None) -> FlatCode:
                 return c
             total = prev + c
             events.append(("accum", k, v, c, total))
-            accum_out.add(id(getattr(total, "var", None)))
+            accum_out.add(id(getattr(total, "ir_var", None)))
             return total
 
         def read(v):
@@ -432,20 +432,20 @@ def flat_code(f, *args, name: str | None = None) -> FlatCode:
             if isinstance(v, Var):
                 p.uses[id(v)] = p.uses.get(id(v), 0) + 1
     for _kind, _, _, c, _ in events:
-        if isinstance(getattr(c, "var", None), Var):
-            p.uses[id(c.var)] = p.uses.get(id(c.var), 0) + 1
+        if isinstance(getattr(c, "ir_var", None), Var):
+            p.uses[id(c.ir_var)] = p.uses.get(id(c.ir_var), 0) + 1
     bounds = [b for b, _, _ in rule_start] + [len(bj.eqns)]
     for (start, k, ct), stop in zip(rule_start, bounds[1:]):
         for eqn in bj.eqns[start:stop]:
             p.rule_of[id(eqn)] = k
-        if isinstance(getattr(ct, "var", None), Var):
+        if isinstance(getattr(ct, "ir_var", None), Var):
             outs = jaxpr.eqns[k].outputs
-            p.rule_ct[k] = (id(ct.var), grad_of[id(outs[0])])
+            p.rule_ct[k] = (id(ct.ir_var), grad_of[id(outs[0])])
     accumulated = {id(v) for kind, _, v, _, _ in events if kind == "accum"}
 
     for kind, k, v, c, total in events:
         gname = grad_of[id(v)]
-        cvar = c.var if isinstance(getattr(c, "var", None), Var) else None
+        cvar = c.ir_var if isinstance(getattr(c, "ir_var", None), Var) else None
         if cvar is None:
             expr = _const_expr(p, c, taken)
         elif (kind == "first" and id(v) not in accumulated and id(cvar) not in p.names
@@ -463,8 +463,8 @@ def flat_code(f, *args, name: str | None = None) -> FlatCode:
                 p.names[id(cvar)] = gname
         else:
             p.lines.append(f"{gname} = {gname} + {expr}")
-            if isinstance(getattr(total, "var", None), Var):
-                p.names[id(total.var)] = gname
+            if isinstance(getattr(total, "ir_var", None), Var):
+                p.names[id(total.ir_var)] = gname
     grads = []
     for v in jaxpr.invars:
         g = grad_of[id(v)]
