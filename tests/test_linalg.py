@@ -54,7 +54,7 @@ def test_square_functions_match_numpy(shape):
     np.testing.assert_allclose(L.inv(a), np.linalg.inv(a), rtol=1e-12)
     np.testing.assert_allclose(L.det(a), np.linalg.det(a), rtol=1e-12)
     np.testing.assert_allclose(L.det(-a), np.linalg.det(-a), rtol=1e-12)
-    for got, want in zip(L.slogdet(-a), np.linalg.slogdet(-a)):
+    for got, want in zip(L.slogdet(-a), np.linalg.slogdet(-a), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-12)
     s = spd(*shape)
     np.testing.assert_allclose(L.cholesky(s), np.linalg.cholesky(s), rtol=1e-12)
@@ -102,7 +102,7 @@ def test_svd_matches_numpy(shape, full):
 def test_qr_matches_numpy(shape, mode):
     a = rng.normal(size=shape)
     got, want = L.qr(a, mode), np.linalg.qr(a, mode)
-    for g, w in zip(*(([got], [want]) if mode == "r" else (got, want))):
+    for g, w in zip(*(([got], [want]) if mode == "r" else (got, want)), strict=True):
         np.testing.assert_allclose(g, w, atol=1e-12)
 
 
@@ -112,10 +112,10 @@ def test_pinv_lstsq_matrix_rank(shape):
     np.testing.assert_allclose(L.pinv(a), np.linalg.pinv(a), atol=1e-12)
     if len(shape) == 2:
         b = rng.normal(size=shape[:1])
-        for got, want in zip(L.lstsq(a, b), np.linalg.lstsq(a, b)):
+        for got, want in zip(L.lstsq(a, b), np.linalg.lstsq(a, b), strict=True):
             np.testing.assert_allclose(got, want, atol=1e-10)
         b2 = rng.normal(size=shape[:1] + (2,))
-        for got, want in zip(L.lstsq(a, b2), np.linalg.lstsq(a, b2)):
+        for got, want in zip(L.lstsq(a, b2), np.linalg.lstsq(a, b2), strict=True):
             np.testing.assert_allclose(got, want, atol=1e-10)
     np.testing.assert_array_equal(L.matrix_rank(a), np.linalg.matrix_rank(a))
     low_rank = rng.normal(size=(4, 1)) @ rng.normal(size=(1, 3))
@@ -171,7 +171,7 @@ def test_integer_and_float32_inputs():
     for f in (L.inv, L.det, L.cholesky, lambda a: L.eigh(a)[1], lambda a: L.svd(a)[0],
               lambda a: L.qr(a)[1], L.pinv, L.norm):
         assert f(a32).dtype == np.float32
-        g = chainrule.grad(lambda a: cnp.sum(f(a)))(a32)
+        g = chainrule.grad(lambda a, f=f: cnp.sum(f(a)))(a32)
         assert g.dtype == np.float32
 
 
@@ -288,11 +288,14 @@ def test_vmap_matches_loop(name, args, params, unbatched):
         return prim.bind(*xs, **params)
 
     out = chainrule.vmap(f, in_axes=tuple(axes))(*batched)
-    loop = [f(*[a if ax is None else np.take(a, k, axis=ax) for a, ax in zip(batched, axes)])
-            for k in range(batch)]
+    def element(k):
+        return [a if ax is None else np.take(a, k, axis=ax)
+                for a, ax in zip(batched, axes, strict=True)]
+
+    loop = [f(*element(k)) for k in range(batch)]
     outs = out if prim.multiple_results else [out]
-    loops = list(zip(*loop)) if prim.multiple_results else [loop]
-    for o, lo in zip(outs, loops):
+    loops = list(zip(*loop, strict=True)) if prim.multiple_results else [loop]
+    for o, lo in zip(outs, loops, strict=True):
         np.testing.assert_allclose(o, np.stack(lo), atol=1e-12)
 
 

@@ -208,7 +208,7 @@ def _batch_leading(prim):
     broadcast), where the primitive already batches."""
 
     def rule(axis_size, args, dims, **params):
-        args = [bdim_to_front(x, d, axis_size) for x, d in zip(args, dims)]
+        args = [bdim_to_front(x, d, axis_size) for x, d in zip(args, dims, strict=True)]
         out = prim.bind(*args, **params)
         return out, ([0] * len(out) if prim.multiple_results else 0)
 
@@ -229,7 +229,7 @@ def _solve_aval(a, b):
 
 
 def _solve_jvp(primals, tangents, out):
-    (a, b), (ta, tb) = primals, tangents
+    (a, _), (ta, tb) = primals, tangents
     rhs = tb
     if ta is not None:
         corr = _mm(ta, out)
@@ -271,7 +271,7 @@ def _triangular_solve_aval(a, b, *, lower, transpose_a):
 
 
 def _triangular_solve_jvp(primals, tangents, out, *, lower, transpose_a):
-    (a, b), (ta, tb) = primals, tangents
+    (a, _), (ta, tb) = primals, tangents
     rhs = tb
     if ta is not None:
         ta = _masked(ta, a, 0, lower)

@@ -27,10 +27,19 @@ import numpy as np
 
 from ..batching import bdim_to_front
 from ..core import Primitive, ShapedArray
-from ._helpers import instantiate, same_dtype, unbroadcast
+from ._helpers import same_dtype, unbroadcast
 from .elementwise import add, as_dtype, div, eq, mul, ne, not_, select
-from .indexing import (_arrays, _batched_indices, _index_samples, _shift_spec, gather_p,
-                       gather_shape, index_tuple, normalize_spec, scatter_add_p)
+from .indexing import (
+    _arrays,
+    _batched_indices,
+    _index_samples,
+    _shift_spec,
+    gather_p,
+    gather_shape,
+    index_tuple,
+    normalize_spec,
+    scatter_add_p,
+)
 from .shape import broadcast_to, reshape, transpose
 
 # ---------------------------------------------------------------- shared ---
@@ -102,11 +111,11 @@ def _winners(operand, arrays, spec):
 
 
 def _scatter_jvp(primals, tangents, out, *, spec):
-    (operand, updates, *arrays), (t_op, t_up) = primals, tangents[:2]
+    (operand, _, *arrays), (t_op, t_up) = primals, tangents[:2]
     if t_op is None and t_up is None:
         return None
     dtype = np.dtype((t_op if t_op is not None else t_up).dtype)
-    t_op = instantiate(t_op, operand) if t_op is not None else np.zeros(np.shape(operand), dtype)
+    t_op = t_op if t_op is not None else np.zeros(np.shape(operand), dtype)
     t_up = t_up if t_up is not None else np.zeros((), dtype)
     return scatter_p.bind(t_op, t_up, *arrays, spec=spec)
 
@@ -239,7 +248,7 @@ def _batch(prim):
         (operand, updates, *arrays), (od, ud, *ids) = args, dims
         unbatched = [ShapedArray(tuple(np.shape(a)[:d]) + tuple(np.shape(a)[d + 1:])
                                  if d is not None else np.shape(a), np.dtype(a.dtype))
-                     for a, d in zip(arrays, ids)]
+                     for a, d in zip(arrays, ids, strict=True)]
         op_shape = np.shape(operand)
         if od is not None:
             op_shape = op_shape[:od] + op_shape[od + 1:]
