@@ -347,32 +347,28 @@ def test_reduction_values_match_numpy(name, data, shape, kind, keepdims, seed):
         rtol = 1e-5 if expected.dtype == np.float32 else 1e-12
         np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol)
     else:
-        _assert_same(got, expected, ndarray=name not in ("mean", "var", "std"))
+        _assert_same(got, expected)
 
 
 # Outside transforms chainrule.numpy returns ndarrays, also for 0-d results
-# (DESIGN.md: "Arrays in and out are plain numpy.ndarray"). Functions built
-# from several primitives with Python operators on eager 0-d arrays get NumPy
-# scalars (np.float64) back from NumPy instead.
-_SCALAR_BUG = pytest.mark.xfail(strict=True, reason=(
-    "composite chainrule.numpy functions return NumPy scalars (np.float64), not 0-d "
-    "ndarrays, for 0-d results outside transforms: the last step is a Python operator "
-    "on eager 0-d ndarrays"))
+# (DESIGN.md: "Arrays in and out are plain numpy.ndarray"), including the
+# functions composed of several primitives.
 ZERO_D_CALLS = [
-    ("sum", lambda x: cnp.sum(x), False), ("max", lambda x: cnp.max(x), False),
-    ("sin", lambda x: cnp.sin(x), False), ("add", lambda x: cnp.add(x, x), False),
-    ("std", lambda x: cnp.std(x), False), ("hypot", lambda x: cnp.hypot(x, x), False),
-    ("mean", lambda x: cnp.mean(x), True), ("var", lambda x: cnp.var(x), True),
-    ("average", lambda x: cnp.average(x), True), ("ptp", lambda x: cnp.ptp(x), True),
-    ("log2", lambda x: cnp.log2(x), True), ("log10", lambda x: cnp.log10(x), True),
-    ("logaddexp", lambda x: cnp.logaddexp(x, x), True),
-    ("remainder", lambda x: cnp.remainder(x, 0.3), True),
-    ("deg2rad", lambda x: cnp.deg2rad(x), True),
+    ("sum", lambda x: cnp.sum(x)), ("max", lambda x: cnp.max(x)),
+    ("sin", lambda x: cnp.sin(x)), ("add", lambda x: cnp.add(x, x)),
+    ("std", lambda x: cnp.std(x)), ("hypot", lambda x: cnp.hypot(x, x)),
+    ("mean", lambda x: cnp.mean(x)), ("var", lambda x: cnp.var(x)),
+    ("average", lambda x: cnp.average(x)), ("ptp", lambda x: cnp.ptp(x)),
+    ("log2", lambda x: cnp.log2(x)), ("log10", lambda x: cnp.log10(x)),
+    ("logaddexp", lambda x: cnp.logaddexp(x, x)),
+    ("remainder", lambda x: cnp.remainder(x, 0.3)),
+    ("deg2rad", lambda x: cnp.deg2rad(x)), ("rad2deg", lambda x: cnp.rad2deg(x)),
+    ("logaddexp2", lambda x: cnp.logaddexp2(x, x)), ("nanmean", lambda x: cnp.nanmean(x)),
+    ("mod", lambda x: cnp.mod(x, 0.3)),
 ]
 
 
-@pytest.mark.parametrize("name,call", [
-    pytest.param(n, c, marks=[_SCALAR_BUG] if bug else [], id=n) for n, c, bug in ZERO_D_CALLS])
+@pytest.mark.parametrize("name,call", ZERO_D_CALLS, ids=[n for n, _ in ZERO_D_CALLS])
 def test_zero_d_results_are_ndarrays(name, call):
     for x in (np.asarray(0.7), np.ones(3)):
         out = call(x)

@@ -10,7 +10,7 @@ from ..primitives import reductions as red
 from ..primitives import scans
 from ..primitives.shape import expand_dims, reshape
 from ._promote import asarray, canonical_axes, cast, float_dtype
-from ._ufuncs import isnan, not_equal, sqrt, where
+from ._ufuncs import divide, isnan, not_equal, sqrt, subtract, where
 
 
 def _keep(y, axes, keepdims):
@@ -65,7 +65,7 @@ def mean(a, axis=None, dtype=None, keepdims=False):
     axes = canonical_axes(axis, a.ndim, "mean")
     out_dtype = np.dtype(dtype) if dtype else float_dtype(a.dtype)
     total = sum(cast(a, out_dtype), axis=axes, keepdims=keepdims)
-    return total / np.asarray(_count(np.shape(a), axes), out_dtype)
+    return divide(total, np.asarray(_count(np.shape(a), axes), out_dtype))
 
 
 def var(a, axis=None, dtype=None, ddof=0, keepdims=False):
@@ -74,7 +74,7 @@ def var(a, axis=None, dtype=None, ddof=0, keepdims=False):
     a = cast(a, np.dtype(dtype) if dtype else float_dtype(a.dtype))
     centered = a - mean(a, axis=axes, keepdims=True)
     n = builtins.max(_count(np.shape(a), axes) - ddof, 0)  # as NumPy: nan or inf, never < 0
-    return sum(centered * centered, axis=axes, keepdims=keepdims) / np.asarray(n, a.dtype)
+    return divide(sum(centered * centered, axis=axes, keepdims=keepdims), np.asarray(n, a.dtype))
 
 
 def std(a, axis=None, dtype=None, ddof=0, keepdims=False):
@@ -97,7 +97,7 @@ def average(a, axis=None, weights=None, returned=False, keepdims=False):
             shape[canonical_axes(axis, a.ndim, "average")[0]] = np.shape(w)[0]
             w = reshape(w, shape)
         scl = sum(w * np.ones((), float_dtype(a.dtype)), axis=axis, keepdims=keepdims)
-        avg = sum(a * w, axis=axis, keepdims=keepdims) / scl
+        avg = divide(sum(a * w, axis=axis, keepdims=keepdims), scl)
     return (avg, scl) if returned else avg
 
 
@@ -157,12 +157,12 @@ def nansum(a, axis=None, dtype=None, keepdims=False):
 def nanmean(a, axis=None, dtype=None, keepdims=False):
     a = asarray(a, "nanmean")
     valid = cast(where(isnan(a), False, True), float_dtype(a.dtype))
-    return nansum(a, axis=axis, dtype=dtype, keepdims=keepdims) / sum(
-        valid, axis=axis, keepdims=keepdims)
+    return divide(nansum(a, axis=axis, dtype=dtype, keepdims=keepdims), sum(
+        valid, axis=axis, keepdims=keepdims))
 
 
 def ptp(a, axis=None, keepdims=False):
-    return max(a, axis=axis, keepdims=keepdims) - min(a, axis=axis, keepdims=keepdims)
+    return subtract(max(a, axis=axis, keepdims=keepdims), min(a, axis=axis, keepdims=keepdims))
 
 
 # ------------------------------------------------- scans and nan-reductions ---
@@ -237,7 +237,7 @@ def nanvar(a, axis=None, dtype=None, ddof=0, keepdims=False):
     valid = cast(where(isnan(a), False, True), a.dtype)
     centered = _nan_filled(a - nanmean(a, axis=axis, keepdims=True), 0, "nanvar")
     n = sum(valid, axis=axis, keepdims=keepdims) - np.asarray(ddof, a.dtype)
-    return sum(centered * centered, axis=axis, keepdims=keepdims) / n
+    return divide(sum(centered * centered, axis=axis, keepdims=keepdims), n)
 
 
 def nanstd(a, axis=None, dtype=None, ddof=0, keepdims=False):

@@ -119,7 +119,7 @@ def round(a, decimals=0):  # noqa: A001
     if decimals == 0:
         return rint(a)
     scale = 10.0 ** decimals
-    return rint(a * scale) / scale
+    return divide(rint(a * scale), scale)
 
 
 around = round
@@ -151,17 +151,17 @@ float_power = _binary(lambda a, b: ew.pow(cast(a, np.float64), cast(b, np.float6
 
 def exp2(x, /):
     x = asarray(x, "exp2")
-    return exp(x * np.asarray(np.log(2), float_dtype(x.dtype)))
+    return exp(multiply(x, np.asarray(np.log(2), float_dtype(x.dtype))))
 
 
 def log2(x, /):
     x = asarray(x, "log2")
-    return log(x) / np.asarray(np.log(2), float_dtype(x.dtype))
+    return divide(log(x), np.asarray(np.log(2), float_dtype(x.dtype)))
 
 
 def log10(x, /):
     x = asarray(x, "log10")
-    return log(x) / np.asarray(np.log(10), float_dtype(x.dtype))
+    return divide(log(x), np.asarray(np.log(10), float_dtype(x.dtype)))
 
 
 def logaddexp(x1, x2, /):
@@ -169,13 +169,13 @@ def logaddexp(x1, x2, /):
     a, b = promote_float(x1, x2, fname="logaddexp")
     m = ew.stop_gradient(maximum(a, b))
     m = where(isfinite(m), m, np.zeros((), m.dtype))
-    return m + log(exp(a - m) + exp(b - m))
+    return add(m, log(exp(a - m) + exp(b - m)))
 
 
 def logaddexp2(x1, x2, /):
     a, b = promote_float(x1, x2, fname="logaddexp2")
     ln2 = np.asarray(np.log(2), a.dtype)
-    return logaddexp(a * ln2, b * ln2) / ln2
+    return divide(logaddexp(a * ln2, b * ln2), ln2)
 
 
 def hypot(x1, x2, /):
@@ -186,7 +186,7 @@ def hypot(x1, x2, /):
 def remainder(x1, x2, /):
     """Python's ``%``: the result has the sign of the divisor."""
     a, b = promote(x1, x2, fname="remainder")
-    return a - floor_divide(a, b) * b
+    return subtract(a, multiply(floor_divide(a, b), b))
 
 
 mod = remainder
@@ -277,12 +277,12 @@ def isfinite(x, /):
 
 def deg2rad(x, /):
     x = asarray(x, "deg2rad")
-    return x * np.asarray(np.pi / 180, float_dtype(x.dtype))
+    return multiply(x, np.asarray(np.pi / 180, float_dtype(x.dtype)))
 
 
 def rad2deg(x, /):
     x = asarray(x, "rad2deg")
-    return x * np.asarray(180 / np.pi, float_dtype(x.dtype))
+    return multiply(x, np.asarray(180 / np.pi, float_dtype(x.dtype)))
 
 
 radians, degrees = deg2rad, rad2deg
