@@ -66,12 +66,32 @@ _METHODS = {
     "__and__": u.logical_and, "__or__": u.logical_or, "__xor__": u.logical_xor,
     "__invert__": u.logical_not,
     "__getitem__": _getitem, "__setitem__": _setitem,
+}
+
+# NumPy's own functions call these methods with ``out=None`` (np.sum(x) is
+# x.sum(axis=None, dtype=None, out=None)), so accepting it makes np.sum,
+# np.mean, ... work on tracers too; a real ``out`` cannot: tracers are immutable.
+
+
+def _no_out(f):
+    def method(self, *args, out=None, **kwargs):
+        if out is not None:
+            raise TypeError(f"{f.__name__}(out=...) cannot write into a traced array; "
+                            "use the returned value")
+        return f(self, *args, **kwargs)
+    method.__name__ = f.__name__
+    return method
+
+
+_METHODS |= {name: _no_out(fn) for name, fn in {
     "sum": r.sum, "prod": r.prod, "mean": r.mean, "var": r.var, "std": r.std,
     "max": r.max, "min": r.min, "argmax": r.argmax, "argmin": r.argmin,
-    "cumsum": r.cumsum, "all": r.all, "any": r.any, "ptp": r.ptp,
+    "cumsum": r.cumsum, "all": r.all, "any": r.any, "ptp": r.ptp, "clip": u.clip,
+    "round": u.round}.items()}
+_METHODS |= {
     "reshape": _reshape, "transpose": _transpose, "ravel": s.ravel, "flatten": s.ravel,
     "squeeze": s.squeeze, "swapaxes": s.swapaxes, "repeat": s.repeat,
-    "astype": _astype, "clip": u.clip, "round": u.round, "dot": _dot,
+    "astype": _astype, "dot": _dot,
 }
 
 for _name, _fn in _METHODS.items():
