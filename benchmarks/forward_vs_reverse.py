@@ -101,6 +101,33 @@ def run(sizes, machine):
     return rows
 
 
+def run_hessians(machine):
+    """Forward-over-reverse vs reverse-over-reverse Hessians of a scalar loss."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for n, m in [(4, 512), (16, 256), (64, 64), (256, 16)]:
+        B = rng.normal(size=(HIDDEN, n)) / np.sqrt(n)
+        A = rng.normal(size=(m, HIDDEN)) / np.sqrt(HIDDEN)
+
+        def loss(x):
+            return cnp.sum(cnp.tanh(A @ cnp.tanh(B @ x)) ** 2)
+
+        x = rng.normal(size=n)
+        fr, rr = cr.jacfwd(cr.jacrev(loss)), cr.jacrev(cr.jacrev(loss))
+        np.testing.assert_allclose(fr(x), rr(x), rtol=1e-8, atol=1e-10)
+        t_fr, t_rr = best_time(lambda: fr(x)), best_time(lambda: rr(x))
+        h = advise(loss, x, machine=machine).hessian
+        rows.append(dict(n=n, m=m, t_fwd_over_rev=t_fr, t_rev_over_rev=t_rr,
+                         pred_fwd_over_rev=h.jacfwd.seconds, pred_rev_over_rev=h.jacrev.seconds,
+                         choice=h.choice, confidence=h.confidence,
+                         faster="jacfwd(jacrev(f))" if t_fr <= t_rr else "jacrev(jacrev(f))"))
+        r = rows[-1]
+        print(f"  Hessian n={n:>3} (loss over m={m:>3}): fwd-over-rev {t_fr * 1e3:6.2f} ms, "
+              f"rev-over-rev {t_rr * 1e3:6.2f} ms; advisor: {r['choice']} "
+              f"{'ok' if r['choice'] == r['faster'] else 'MISS'}", flush=True)
+    return rows
+
+
 def summarize(rows):
     right = [r["choice"] == r["faster"] for r in rows]
     clear = [r for r in rows
@@ -168,10 +195,15 @@ def plot(rows, sizes, path):
               label="jacrev predicted")
     ax.set_xticks(xs, [f"{r['n']}\n{r['m']}" for r in diag])
     ax.minorticks_off()
+    shown = [r[k] * 1e3 for r in diag for k in ("t_jacfwd", "t_jacrev", "pred_jacfwd",
+                                                 "pred_jacrev")]
+    ticks = [t for t in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
+             if min(shown) / 1.5 <= t <= max(shown) * 1.5]
+    ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
     ax.set_xlabel("n (top) and m (bottom), n·m = 2048")
     ax.set_ylabel("time (ms)")
     ax.set_title("crossover at n = m", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center")
     fig.suptitle("Jacobian of tanh(A @ tanh(B @ x)), hidden 64: forward vs reverse mode "
                  "(boxed: advisor wrong)", fontsize=11)
     fig.tight_layout()
@@ -189,16 +221,20 @@ def main():
     machine = calibrate()
     print(f"calibrated machine model: {machine}")
     rows = run(sizes, machine)
+    hessians = run_hessians(machine)
     summary = summarize(rows)
+    summary["hessian_accuracy"] = float(np.mean([r["choice"] == r["faster"] for r in hessians]))
     print()
     print(table(rows))
     print()
     print(f"advisor picks the faster mode at {summary['accuracy']:.0%} of {summary['points']} "
           f"grid points ({summary['accuracy_clear']:.0%} of the {summary['clear_points']} where "
           f"the two differ by more than 10%); misses: {summary['misses']}")
+    print(f"Hessians: the advisor picks the faster of forward-over-reverse and "
+          f"reverse-over-reverse at {summary['hessian_accuracy']:.0%} of {len(hessians)} points")
     out = dict(date=datetime.date.today().isoformat(), python=platform.python_version(),
                numpy=np.__version__, machine=platform.machine(), hidden=HIDDEN,
-               model=machine.__dict__, summary=summary, rows=rows)
+               model=machine.__dict__, summary=summary, rows=rows, hessians=hessians)
     results = ROOT / "benchmarks" / "results" / "forward_vs_reverse.json"
     results.parent.mkdir(parents=True, exist_ok=True)
     if not args.quick:

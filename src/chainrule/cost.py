@@ -189,7 +189,9 @@ class CostReport:
       the backward pass); ``vjp_once``: what reverse mode adds once.
     - ``residual_bytes``: memory reverse mode holds for the backward pass,
       the primal values (inputs included) that some VJP rule reads;
-      ``residuals`` lists them as ``(shape, bytes)``.
+      ``residuals`` lists them as ``(shape, bytes)``;
+      ``residual_bytes_inputs`` is the part that inputs and closed-over
+      constants make up (alive anyway), the rest are intermediates.
     - ``n``, ``m``: input and output dimension (float elements).
     """
 
@@ -212,7 +214,7 @@ class CostReport:
             lines.append(f"  {label:<28} {c}")
         lines.append(f"  reverse-mode residuals: {_si(self.residual_bytes)}B in "
                      f"{len(self.residuals)} values ({_si(self.residual_bytes_inputs)}B of "
-                     "them are the inputs)")
+                     "them are inputs or constants, which the caller holds anyway)")
         return "\n".join(lines)
 
 
@@ -288,7 +290,7 @@ def cost_analysis(f, *args) -> CostReport:
         for v in e.inputs:
             if isinstance(v, Var) and id(v) in primal_vars:
                 read[id(v)] = primal_vars[id(v)]
-    inputs = {id(v) for v in vj.invars[:len(leaves)]}
+    inputs = {id(v) for v in list(vj.invars[:len(leaves)]) + list(vj.constvars)}
     residuals = [(v.aval.str_short(), _nbytes(v.aval)) for v in read.values()]
     return CostReport(
         name=describe(f), rows=rows, f=f_cost, jvp=jvp_dir, jvp_once=jvp_once,
@@ -410,11 +412,11 @@ class Advice:
 
     def _table(self, title):
         lines = [title,
-                 f"  {'method':<38} {'passes':>6} {'FLOPs':>9} {'bytes':>9} {'time':>10} "
+                 f"  {'method':<42} {'passes':>6} {'FLOPs':>9} {'bytes':>9} {'time':>10} "
                  f"{'memory':>9}"]
         for e in (self.jacfwd, self.jacrev):
             mark = " <-" if e.method.startswith(self.choice) else ""
-            lines.append(f"  {e.method:<38} {e.passes:>6} {_si(e.work.flops):>9} "
+            lines.append(f"  {e.method:<42} {e.passes:>6} {_si(e.work.flops):>9} "
                          f"{_si(e.work.bytes):>9} {_fmt_time(e.seconds):>10} "
                          f"{_si(e.memory) + 'B':>9}{mark}")
         lines.append(f"  use {self.choice} (confidence {self.confidence:.2f}): {self.reason}")
