@@ -156,15 +156,8 @@ VMAP_CASES = [
 ]
 
 
-# scatter_add's batch rule (primitives/indexing.py) lays the updates out as if
-# the index block stayed in place when a slice precedes it; NumPy moves it to
-# the front once the batch's arange index is added (scatter.py's rule handles
-# that). Until it is fixed there, those cases of .add are known failures.
-_ADD_LAYOUT = pytest.mark.xfail(strict=True, reason="scatter_add batch rule: index block "
-                                "after a slice (primitives/indexing.py)")
 VMAP_METHOD_CASES = [
-    pytest.param(method, shape, idx, id=f"{method}-{k}",
-                 marks=[_ADD_LAYOUT] if method == "add" and k in (1, 2) else [])
+    pytest.param(method, shape, idx, id=f"{method}-{k}")
     for method in ["set", "add", "multiply", "min", "max"]
     for k, (shape, idx) in enumerate(VMAP_CASES)]
 

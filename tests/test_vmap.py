@@ -152,14 +152,6 @@ def test_errors():
 WITHOUT_SAMPLES = {"cond", "scan", "while", "saved", "checkpoint", "custom_jvp_call",
                    "custom_vjp_call", "jit"}
 
-# Known wrong batch rules (reported; the rule lives in primitives/indexing.py).
-# With batched index arrays, the rule prepends an ``arange`` index array; when
-# the original advanced indices were adjacent but *not* at the front
-# (``x[1:4:2, idx]``, ``x[:, i, j]``) NumPy then moves the index shape to the
-# front, so gather returns a transposed result and scatter_add rejects its
-# updates. scatter_add takes that path even when only the operand is batched,
-# which breaks ``vmap(grad(lambda x: sum(x[:, idx] ** 2)))``.
-BROKEN = {("gather", 1), ("gather", 3), ("scatter_add", 1), ("scatter_add", 3)}
 
 
 def test_every_primitive_has_a_batch_rule():
@@ -186,10 +178,7 @@ def _batch_cases():
         triples = [prim.samples(np.random.default_rng(seed + k)) for k in range(3)]
         for i in range(len(triples[0])):
             samples = [t[i] for t in triples]
-            marks = ([pytest.mark.xfail(strict=True, reason="gather/scatter_add batch rule "
-                                        "with adjacent advanced indices after a slice")]
-                     if (name, i) in BROKEN else [])
-            cases.append(pytest.param(prim, samples, marks=marks, id=f"{name}-{i}"))
+            cases.append(pytest.param(prim, samples, id=f"{name}-{i}"))
     return cases
 
 
@@ -221,8 +210,6 @@ def test_batch_rule_matches_loop(prim, samples):
                                        err_msg=f"{prim.name} {label} output {k}")
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="scatter_add batch rule, see BROKEN (primitives/indexing.py)")
 def test_column_gather_under_vmap_of_grad():
     xs = RNG.normal(size=(2, 3, 4))
     idx = np.array([0, 2])
@@ -233,7 +220,6 @@ def test_column_gather_under_vmap_of_grad():
     _close(cr.vmap(cr.grad(f))(xs), 2 * xs * mask)
 
 
-@pytest.mark.xfail(strict=True, reason="gather batch rule, see BROKEN (primitives/indexing.py)")
 def test_column_gather_with_batched_indices():
     xs = RNG.normal(size=(2, 3, 4))
     ix = np.array([[0, 2], [1, 3]])

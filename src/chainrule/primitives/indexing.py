@@ -203,8 +203,31 @@ def _shift_spec(spec, first):
     return (first,) + tuple(("array", e[1] + 1) if e[0] == "array" else e for e in spec)
 
 
+def _block_perm(spec, index_avals, rank):
+    """The arange form puts the advanced-index block first; when the original
+    index had it later (adjacent arrays after slices), this permutation takes
+    the batched natural layout (B, before, block, after) to the arange
+    layout (B, block, before, after). None when no move is needed."""
+    kinds = [e[0] for e in spec]
+    if "array" not in kinds:
+        return None
+    at = kinds.index("array")  # output axes made before the index block
+    n = kinds.count("array")
+    if not at or kinds[at:at + n] != ["array"] * n:
+        return None
+    nb = len(np.broadcast_shapes(*(a.shape for a in index_avals)))
+    return ((0,) + tuple(range(1 + at, 1 + at + nb)) + tuple(range(1, 1 + at))
+            + tuple(range(1 + at + nb, 1 + rank)))
+
+
+def _unbatched_avals(arrays, dims):
+    return [ShapedArray(tuple(np.shape(a)[:d]) + tuple(np.shape(a)[d + 1:]) if d is not None
+                        else tuple(np.shape(a)), np.dtype(a.dtype)) for a, d in zip(arrays, dims)]
+
+
 def _gather_batch(axis_size, args, dims, *, spec):
     from ..batching import bdim_to_front
+    from .shape import transpose
     (x, *arrays), (xd, *ids) = args, dims
     x = bdim_to_front(x, xd, axis_size)
     if all(d is None for d in ids):
@@ -212,27 +235,44 @@ def _gather_batch(axis_size, args, dims, *, spec):
         out_dim = 0 if _adjacent(new) else max((np.ndim(a) for a in arrays), default=0)
         return gather_p.bind(x, *arrays, spec=new), out_dim
     idx = _batched_indices(axis_size, arrays, ids)
-    return gather_p.bind(x, *idx, spec=_shift_spec(spec, ("array", 0))), 0
+    out = gather_p.bind(x, *idx, spec=_shift_spec(spec, ("array", 0)))
+    perm = _block_perm(spec, _unbatched_avals(arrays, ids), np.ndim(out) - 1)
+    if perm is not None:
+        out = transpose(out, tuple(np.argsort(perm).tolist()))
+    return out, 0
 
 
-def _scatter_add_batch(axis_size, args, dims, *, spec):
-    from ..batching import bdim_to_front
-    from .shape import reshape
-    (operand, updates, *arrays), (od, ud, *ids) = args, dims
-    operand = bdim_to_front(operand, od, axis_size)
-    idx = _batched_indices(axis_size, arrays, ids)
-    new = _shift_spec(spec, ("array", 0))
-    if ud is not None:
+def batch_scatter(prim):
+    """One batching rule for every scatter: the operand gets the batch axis
+    first and an ``arange`` index pairs it with its own indices; the updates
+    are laid out the way the arange form indexes (see ``_block_perm``)."""
+
+    def rule(axis_size, args, dims, *, spec):
+        from ..batching import bdim_to_front
+        from .shape import broadcast_to, reshape, transpose
+        (operand, updates, *arrays), (od, ud, *ids) = args, dims
+        unbatched = _unbatched_avals(arrays, ids)
+        op_shape = tuple(np.shape(operand))
+        if od is not None:
+            op_shape = op_shape[:od] + op_shape[od + 1:]
+        target = gather_shape(prim.name, op_shape, spec, unbatched)
+        operand = bdim_to_front(operand, od, axis_size)
         updates = bdim_to_front(updates, ud, axis_size)
-        rank = len(gather_shape("scatter_add", np.shape(operand), new,
-                                [ShapedArray(np.shape(a), np.dtype(np.int64)) for a in idx]))
-        shape = tuple(np.shape(updates))
-        updates = reshape(updates, shape[:1] + (1,) * (rank - len(shape)) + shape[1:])
-    return scatter_add_p.bind(operand, updates, *idx, spec=new), 0
+        ushape = tuple(np.shape(updates))
+        updates = reshape(updates, ushape[:1] + (1,) * (len(target) + 1 - len(ushape))
+                          + ushape[1:])
+        updates = broadcast_to(updates, (axis_size,) + target)
+        perm = _block_perm(spec, unbatched, len(target))
+        if perm is not None:
+            updates = transpose(updates, perm)
+        idx = _batched_indices(axis_size, arrays, ids)
+        return prim.bind(operand, updates, *idx, spec=_shift_spec(spec, ("array", 0))), 0
+
+    return rule
 
 
 gather_p.batch = _gather_batch
-scatter_add_p.batch = _scatter_add_batch
+scatter_add_p.batch = batch_scatter(scatter_add_p)
 
 
 # ------------------------------------------------------ functions to call ---

@@ -25,22 +25,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..batching import bdim_to_front
 from ..core import Primitive, ShapedArray
 from ._helpers import same_dtype, unbroadcast
 from .elementwise import add, as_dtype, div, eq, mul, ne, not_, select
 from .indexing import (
     _arrays,
-    _batched_indices,
     _index_samples,
-    _shift_spec,
+    batch_scatter,
     gather_p,
     gather_shape,
     index_tuple,
     normalize_spec,
     scatter_add_p,
 )
-from .shape import broadcast_to, reshape, transpose
+from .shape import broadcast_to
 
 # ---------------------------------------------------------------- shared ---
 
@@ -236,47 +234,9 @@ scatter_min_p = _extremum("scatter_min", np.minimum)
 scatter_max_p = _extremum("scatter_max", np.maximum)
 
 # ------------------------------------------------------------ batching ---
-# As for scatter_add: a leading ``arange(B)`` index array pairs each batch
-# element with its own indices. The updates are first made whole, of shape
-# (B, *indexed shape); when that leading array separates the original
-# (adjacent) index arrays from the front, NumPy moves their block of axes to
-# the front, and the updates are transposed to match.
-
-
-def _batch(prim):
-    def rule(axis_size, args, dims, *, spec):
-        (operand, updates, *arrays), (od, ud, *ids) = args, dims
-        unbatched = [ShapedArray(tuple(np.shape(a)[:d]) + tuple(np.shape(a)[d + 1:])
-                                 if d is not None else np.shape(a), np.dtype(a.dtype))
-                     for a, d in zip(arrays, ids, strict=True)]
-        op_shape = np.shape(operand)
-        if od is not None:
-            op_shape = op_shape[:od] + op_shape[od + 1:]
-        target = gather_shape(prim.name, op_shape, spec, unbatched)
-        operand = bdim_to_front(operand, od, axis_size)
-        updates = bdim_to_front(updates, ud, axis_size)
-        ushape = tuple(np.shape(updates))
-        updates = reshape(updates, ushape[:1] + (1,) * (len(target) + 1 - len(ushape))
-                          + ushape[1:])
-        updates = broadcast_to(updates, (axis_size,) + target)
-        kinds = [e[0] for e in spec]
-        if "array" in kinds:
-            first = kinds.index("array")
-            at = first                      # output axes made before the index block
-            nb = len(np.broadcast_shapes(*(a.shape for a in unbatched)))
-            n_arrays = kinds.count("array")
-            adjacent = kinds[first:first + n_arrays] == ["array"] * n_arrays
-            if adjacent and at:
-                perm = ((0,) + tuple(range(1 + at, 1 + at + nb)) + tuple(range(1, 1 + at))
-                        + tuple(range(1 + at + nb, 1 + len(target))))
-                updates = transpose(updates, perm)
-        idx = _batched_indices(axis_size, arrays, ids)
-        return prim.bind(operand, updates, *idx, spec=_shift_spec(spec, ("array", 0))), 0
-    return rule
-
 
 for _p in (scatter_p, scatter_mul_p, scatter_min_p, scatter_max_p):
-    _p.batch = _batch(_p)
+    _p.batch = batch_scatter(_p)
 
 
 # ------------------------------------------------------ functions to call ---
