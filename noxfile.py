@@ -4,6 +4,7 @@
     nox -s tests -- -k grad
     nox -s examples
     nox -s bench
+    nox -s docs         # builds site/ with MkDocs (warnings are errors)
 """
 
 from __future__ import annotations
@@ -54,3 +55,14 @@ def bench(session: nox.Session) -> None:
     """Run every benchmarks/*.py (installs JAX, autograd, torch for comparison)."""
     session.install("-e", ".[bench,examples]")
     _run_scripts(session, "benchmarks")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation with MkDocs Material; warnings fail the build.
+
+    The tutorial's pictures are committed in docs/img/; redraw them with
+    `python docs/figures.py` (needs Graphviz's `dot`).
+    """
+    session.install("-e", ".[docs,viz]")
+    session.run("mkdocs", "build", "--strict", *session.posargs)
