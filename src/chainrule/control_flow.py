@@ -165,7 +165,8 @@ def _cond_batch(axis_size, args, dims, *, branches):
     from .primitives.elementwise import eq, select
     from .primitives.shape import reshape
     index, ops, op_dims = args[0], list(args[1:]), list(dims[1:])
-    batched = [lambda *a, b=b: vmap(runner(b), in_axes=tuple(op_dims))(*a) for b in branches]
+    batched = [lambda *a, b=b: vmap(runner(b), in_axes=tuple(op_dims), axis_size=axis_size)(*a)
+               for b in branches]
     if dims[0] is None:
         avals = _avals(ops)
         new, consts = _branches(batched, avals)
@@ -491,12 +492,72 @@ def _while_jvp_full(primals, tangents, *, cond_jaxpr, body_jaxpr, cond_nconsts,
     return outs[:nv], [t if is_float(get_aval(t).dtype) else None for t in outs[nv:]]
 
 
-def _while_vjp_fwd(*args, **params):
-    raise NotImplementedError(
-        "reverse mode through while_loop with a traced trip count (under jit) cannot keep "
-        "its per-iteration residuals; use fori_loop or scan with a static length, or "
-        "while_loop(..., max_steps=N) which bounds the loop. (Eagerly, grad of a "
-        "while_loop works: the loop runs in Python and is taped.)")
+def _trip_count(n):
+    """The concrete value of the step counter ``n`` (its largest entry when
+    vmap batched it), or None when it is only known abstractly (jit)."""
+    from .batching import BatchTracer
+    while isinstance(n, Tracer):
+        if isinstance(n, BatchTracer):
+            n = n.val
+            continue
+        try:
+            n = n._concrete("while_loop trip count")
+        except ConcretizationError:
+            return None
+    return int(np.max(n)) if np.size(n) else 0
+
+
+def _while_as_scan(cond_jaxpr, body_jaxpr, ncc, nbc, carry_avals, length):
+    """The loop as a scan of ``length`` masked steps (a finished loop keeps
+    its value): params and consts of a scan over (cc, bc, val)."""
+    from .primitives.elementwise import select
+
+    def step(*a):
+        cc, bc, v = a[:ncc], a[ncc:ncc + nbc], list(a[ncc + nbc:])
+        go = run(cond_jaxpr, *cc, *v)[0]
+        new = run(body_jaxpr, *bc, *v)
+        return [select(go, n, o) for n, o in zip(new, v)]
+
+    avals = [v.aval for v in cond_jaxpr.invars[:ncc]] + [v.aval for v in
+                                                         body_jaxpr.invars[:nbc]]
+    jaxpr, consts = trace_fun(step, avals + list(carry_avals), "while_loop (as a scan)")
+    params = dict(jaxpr=jaxpr, num_consts=len(consts) + ncc + nbc, num_carry=len(carry_avals),
+                  length=length, reverse=False)
+    return consts, params
+
+
+def _while_vjp_fwd(*args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
+    # Record the trip count by running the loop with a step counter, then
+    # replay it as a scan of that length, which keeps the per-iteration
+    # carries for the backward loop. Under vmap the counter is per example
+    # and the scan runs the longest; finished examples keep their values.
+    ncc, nbc = cond_nconsts, body_nconsts
+    cc, bc, val = list(args[:ncc]), list(args[ncc:ncc + nbc]), list(args[ncc + nbc:])
+    nv = len(val)
+
+    def counted_body(*a):
+        return run(body_jaxpr, *a[:nbc], *a[nbc:nbc + nv]) + [a[-1] + 1]
+
+    counted = _bind_while(lambda *a: run(cond_jaxpr, *a[:ncc], *a[ncc:ncc + nv]),
+                          counted_body, cc, bc, val + [np.asarray(0, np.int64)])
+    length = _trip_count(counted[-1])
+    if length is None:
+        raise NotImplementedError(
+            "reverse mode through while_loop with a traced trip count (under jit or "
+            "make_jaxpr) cannot keep its per-iteration residuals; use fori_loop or scan "
+            "with a static length, or while_loop(..., max_steps=N) which bounds the loop. "
+            "(Outside jit, grad of a while_loop works: its trip count is recorded.)")
+    consts, params = _while_as_scan(cond_jaxpr, body_jaxpr, ncc, nbc, _avals(val), length)
+    outs, res = _scan_vjp_fwd(*consts, *cc, *bc, *val, **params)
+    return outs, (consts, params, res)
+
+
+def _while_vjp(cts, outs, *args, wants, residuals, cond_jaxpr, body_jaxpr, cond_nconsts,
+               body_nconsts):
+    consts, params, res = residuals
+    in_cts = _scan_vjp(cts, outs, *consts, *args, wants=(False,) * len(consts) + tuple(wants),
+                       residuals=res, **params)
+    return list(in_cts[len(consts):])
 
 
 def _while_batch(axis_size, args, dims, *, cond_jaxpr, body_jaxpr, cond_nconsts,
@@ -535,7 +596,7 @@ while_p.abstract_eval = lambda *avals, body_jaxpr, **p: out_avals(body_jaxpr)
 while_p.jvp_full = _while_jvp_full
 while_p.jvp = lambda primals, tangents, out, **p: _while_jvp_full(primals, tangents, **p)[1]
 while_p.vjp_fwd = _while_vjp_fwd
-while_p.vjp = _while_vjp_fwd
+while_p.vjp = _while_vjp
 while_p.batch = _while_batch
 
 
@@ -549,12 +610,30 @@ def while_loop(cond_fun, body_fun, init_val, max_steps=None):
     """
     from .numpy import asarray
     leaves, tree = tree_flatten(init_val)
-    go, val, steps = _concrete(cond_fun(init_val)), init_val, 0
+    init_avals = _avals(leaves)
+
+    def concrete_pred(val):
+        pred = cond_fun(val)
+        aval = get_aval(pred)
+        if aval.shape != () or np.dtype(aval.dtype) != np.bool_:
+            raise TypeError(f"while_loop: cond_fun must return a boolean scalar, got "
+                            f"{aval.str_short()}")
+        return _concrete(pred)
+
+    def checked_body(val):
+        new, new_tree = tree_flatten(body_fun(val))
+        if new_tree != tree:
+            raise TypeError(f"while_loop: body_fun must return the structure of init_val "
+                            f"{tree}, got {new_tree}")
+        _check_types("while_loop", _avals(new), init_avals, "the loop value")
+        return tree_unflatten(tree, new)
+
+    go, val, steps = concrete_pred(init_val), init_val, 0
     while go is not None and bool(go):
         if max_steps is not None and steps >= max_steps:
             return val
-        val, steps = body_fun(val), steps + 1
-        go = _concrete(cond_fun(val))
+        val, steps = checked_body(val), steps + 1
+        go = concrete_pred(val)
     if go is not None:
         return val
     if steps:  # the condition became traced along the way: stage the rest

@@ -1,0 +1,429 @@
+"""cond, switch, scan, fori_loop and while_loop against Python control flow,
+in value and derivatives, eagerly, staged (make_jaxpr/jit) and under vmap."""
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.numpy as cnp
+from chainrule import lax
+from chainrule.test_util import check_grads
+
+RNG = np.random.default_rng(0)
+
+
+def _close(a, b, rtol=1e-10, atol=1e-12):
+    if isinstance(b, list) and all(np.isscalar(v) for v in b):
+        b = np.array(b)
+    la, ta = cr.tree_util.tree_flatten(a)
+    lb, tb = cr.tree_util.tree_flatten(b)
+    assert ta == tb, (ta, tb)
+    for x, y in zip(la, lb):
+        assert np.shape(x) == np.shape(y), (np.shape(x), np.shape(y))
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol)
+
+
+def _prims(closed):
+    return [e.prim.name for e in closed.eqns]
+
+
+# ------------------------------------------------------------------ cond ---
+
+
+def branchy(x):
+    return lax.cond(cnp.sum(x) > 0, lambda x: cnp.sin(x) * x, lambda x: cnp.cos(x) * 2.0, x)
+
+
+def branchy_ref(x):
+    return np.sin(x) * x if x.sum() > 0 else np.cos(x) * 2.0
+
+
+def branchy_grad_ref(x):
+    return np.cos(x) * x + np.sin(x) if x.sum() > 0 else -2.0 * np.sin(x)
+
+
+def test_cond_concrete_runs_one_branch():
+    def boom(x):
+        raise AssertionError("the branch not taken must not run")
+
+    x = np.array([0.5, 1.0])
+    _close(lax.cond(True, lambda x: x * 2.0, boom, x), x * 2.0)
+    _close(lax.cond(np.array(0), boom, lambda x: x - 1.0, x), x - 1.0)
+    for x in (np.array([0.5, 1.0]), np.array([-0.5, -1.0])):
+        _close(branchy(x), branchy_ref(x))
+        _close(cr.grad(lambda x: cnp.sum(branchy(x)))(x), branchy_grad_ref(x))
+        _close(cr.jvp(branchy, (x,), (np.ones(2),))[1], branchy_grad_ref(x))
+
+
+def test_cond_traced_by_make_jaxpr():
+    x = np.array([0.5, 1.0])
+    closed = cr.make_jaxpr(branchy)(x)
+    assert "cond" in _prims(closed)
+    for x in (np.array([0.5, 1.0]), np.array([-0.5, -1.0]), np.array([0.3, -0.1])):
+        _close(closed(x)[0], branchy_ref(x))
+        f = lambda x: cnp.sum(closed(x)[0])  # noqa: E731  derivatives of the staged cond
+        _close(cr.grad(f)(x), branchy_grad_ref(x))
+        _close(cr.jvp(lambda x: closed(x)[0], (x,), (np.ones(2),))[1], branchy_grad_ref(x))
+        check_grads(lambda x: closed(x)[0], (x,), order=2, modes=("fwd", "rev"))
+    # the backward pass of a traced cond is a cond too
+    g = cr.make_jaxpr(cr.grad(lambda x: cnp.sum(branchy(x))))(x)
+    assert _prims(g).count("cond") == 2
+    for x in (np.array([0.5, 1.0]), np.array([-0.5, -1.0])):
+        _close(g(x)[0], branchy_grad_ref(x))
+
+
+def test_cond_batched_predicate_under_vmap():
+    xs = RNG.normal(size=(6, 2))
+    xs[0] = [1.0, 1.0]
+    xs[1] = [-1.0, -1.0]
+    _close(cr.vmap(branchy)(xs), np.stack([branchy_ref(x) for x in xs]))
+    _close(cr.vmap(cr.grad(lambda x: cnp.sum(branchy(x))))(xs),
+           np.stack([branchy_grad_ref(x) for x in xs]))
+    _close(cr.grad(lambda xs: cnp.sum(cr.vmap(branchy)(xs)))(xs),
+           np.stack([branchy_grad_ref(x) for x in xs]))
+    _close(cr.jacfwd(cr.vmap(branchy))(xs), cr.jacrev(cr.vmap(branchy))(xs))
+    # predicate batched, operand not
+    y = np.array([0.2, 0.7])
+    out = cr.vmap(lambda p: lax.cond(p, lambda y: y + 1.0, lambda y: y * 3.0, y))(
+        np.array([True, False, True]))
+    _close(out, np.stack([y + 1.0, y * 3.0, y + 1.0]))
+
+
+def test_cond_under_jit():
+    f = cr.jit(branchy)
+    for x in (np.array([0.5, 1.0]), np.array([-0.5, -1.0])):
+        _close(f(x), branchy_ref(x))
+
+
+def test_cond_errors():
+    x = np.array([0.5, 1.0])
+    with pytest.raises(TypeError, match=r"shapes and dtypes.*f64\[\].*f64\[2\]"):
+        cr.make_jaxpr(lambda x: lax.cond(x[0] > 0, lambda x: x, lambda x: x[0], x))(x)
+    with pytest.raises(TypeError, match=r"f32\[2\].*f64\[2\]"):
+        cr.make_jaxpr(lambda x: lax.cond(x[0] > 0, lambda x: x,
+                                         lambda x: x.astype(np.float32), x))(x)
+    with pytest.raises(TypeError, match=r"predicate must be a scalar, got shape \(2,\)"):
+        lax.cond(np.array([True, False]), lambda x: x, lambda x: x, x)
+    with pytest.raises(TypeError, match=r"predicate must be a scalar"):
+        cr.make_jaxpr(lambda x: lax.cond(x > 0, lambda x: x, lambda x: x, x))(x)
+
+
+# ---------------------------------------------------------------- switch ---
+
+BRANCHES = [lambda x: x * 1.0, lambda x: x ** 2, lambda x: cnp.exp(x)]
+
+
+def _switch_ref(i, x):
+    i = min(max(int(i), 0), 2)
+    return [x * 1.0, x ** 2, np.exp(x)][i]
+
+
+def _switch_grad_ref(i, x):
+    i = min(max(int(i), 0), 2)
+    return [1.0, 2 * x, np.exp(x)][i]
+
+
+def test_switch_concrete_and_clamped():
+    for i in (-3, 0, 1, 2, 7):
+        _close(lax.switch(i, BRANCHES, 1.5), _switch_ref(i, 1.5))
+        _close(cr.grad(lambda x: lax.switch(i, BRANCHES, x))(1.5), _switch_grad_ref(i, 1.5))
+
+
+def test_switch_traced_and_batched():
+    idx = np.array([-1, 0, 1, 2, 5])
+    xs = RNG.normal(size=5)
+    f = lambda i, x: lax.switch(i, BRANCHES, x)  # noqa: E731
+    _close(cr.vmap(f)(idx, xs), np.array([_switch_ref(i, x) for i, x in zip(idx, xs)]))
+    _close(cr.vmap(cr.grad(f, argnums=1))(idx, xs),
+           np.array([_switch_grad_ref(i, x) for i, x in zip(idx, xs)]))
+    closed = cr.make_jaxpr(f)(0, 1.0)
+    assert "cond" in _prims(closed)
+    for i in (-1, 0, 1, 2, 5):
+        _close(closed(np.array(i), np.array(0.3))[0], _switch_ref(i, 0.3))
+        _close(cr.grad(lambda x: closed(np.array(i), x)[0])(0.3), _switch_grad_ref(i, 0.3))
+
+
+# ------------------------------------------------------------------ scan ---
+
+W = RNG.normal(size=(3, 3)) * 0.5
+
+
+def rnn_body(c, x):
+    h = cnp.tanh(W @ c["h"] + x["a"] * x["b"])
+    return {"h": h, "s": c["s"] + cnp.sum(h)}, (h * 2.0, cnp.sum(h * x["a"]))
+
+
+def scan_loss(h0, xa, xb, reverse=False, use_scan=True):
+    init = {"h": h0, "s": cnp.asarray(0.0)}
+    xs = {"a": xa, "b": xb}
+    if use_scan:
+        c, (ys, zs) = lax.scan(rnn_body, init, xs, reverse=reverse)
+    else:
+        c, out = init, []
+        order = range(len(xa) - 1, -1, -1) if reverse else range(len(xa))
+        for i in order:
+            c, y = rnn_body(c, {"a": xa[i], "b": xb[i]})
+            out.append(y)
+        out = out[::-1] if reverse else out
+        ys, zs = cnp.stack([o[0] for o in out]), cnp.stack([o[1] for o in out])
+    return c["s"] + cnp.sum(ys ** 2) + cnp.sum(zs * c["h"][0])
+
+
+def _scan_args(n=5):
+    return RNG.normal(size=3), RNG.normal(size=(n, 3)), RNG.normal(size=(n, 3))
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_scan_pytrees_match_python_loop(reverse):
+    h0, xa, xb = _scan_args()
+    init = {"h": h0, "s": np.asarray(0.0)}
+    carry, (ys, zs) = lax.scan(rnn_body, init, {"a": xa, "b": xb}, reverse=reverse)
+    c, out = init, []
+    for i in (range(4, -1, -1) if reverse else range(5)):
+        c, y = rnn_body(c, {"a": xa[i], "b": xb[i]})
+        out.append(y)
+    out = out[::-1] if reverse else out
+    _close(carry, c)
+    _close(ys, np.stack([o[0] for o in out]))
+    _close(zs, np.stack([o[1] for o in out]))
+    loss = lambda *a: scan_loss(*a, reverse=reverse)  # noqa: E731
+    ref = lambda *a: scan_loss(*a, reverse=reverse, use_scan=False)  # noqa: E731
+    args = (h0, xa, xb)
+    _close(loss(*args), ref(*args))
+    _close(cr.grad(loss, argnums=(0, 1, 2))(*args), cr.grad(ref, argnums=(0, 1, 2))(*args))
+    tangents = tuple(RNG.normal(size=np.shape(a)) for a in args)
+    _close(cr.jvp(loss, args, tangents), cr.jvp(ref, args, tangents))
+    check_grads(loss, args, order=2, modes=("fwd", "rev"))
+
+
+def test_scan_length_without_xs_and_none_ys():
+    c, ys = lax.scan(lambda c, _: (c * 2.0, None), 1.0, None, length=4)
+    _close(c, 16.0)
+    assert ys is None
+    c, ys = lax.scan(lambda c, _: (c * 2.0, c), 1.0, length=4)
+    _close(ys, [1.0, 2.0, 4.0, 8.0])
+    power = lambda a: lax.scan(lambda c, _: (c * a, None), 1.0, None, length=4)[0]  # noqa
+    _close(power(1.5), 1.5 ** 4)
+    _close(cr.grad(power)(1.5), 4 * 1.5 ** 3)
+    _close(cr.grad(cr.grad(power))(1.5), 12 * 1.5 ** 2)
+    _close(cr.jvp(power, (1.5,), (1.0,))[1], 4 * 1.5 ** 3)
+    c, ys = lax.scan(lambda c, _: (c + 1.0, None), 3.0, None, length=0)
+    _close(c, 3.0)
+
+
+def test_scan_integer_carry_and_closure():
+    a = np.array([1.0, 2.0])
+
+    def f(x):
+        def body(c, xi):
+            i, acc = c
+            return (i + 1, acc * x + a * i + xi), acc
+        return lax.scan(body, (0, cnp.zeros(2)), cnp.ones((4, 2)))
+
+    def ref(x):
+        i, acc, ys = 0, np.zeros(2), []
+        for _ in range(4):
+            ys.append(acc)
+            i, acc = i + 1, acc * x + a * i + 1.0
+        return (i, acc), np.stack(ys)
+
+    (i, acc), ys = f(0.7)
+    (ri, racc), rys = ref(0.7)
+    assert int(i) == ri
+    _close(acc, racc)
+    _close(ys, rys)
+    g = cr.grad(lambda x: cnp.sum(f(x)[0][1]) + cnp.sum(f(x)[1]))(0.7)
+    eps = 1e-6
+    num = (np.sum(ref(0.7 + eps)[0][1]) + np.sum(ref(0.7 + eps)[1])
+           - np.sum(ref(0.7 - eps)[0][1]) - np.sum(ref(0.7 - eps)[1])) / (2 * eps)
+    _close(g, num, rtol=1e-6)
+
+
+def test_scan_under_vmap_and_jit():
+    h0s = RNG.normal(size=(4, 3))
+    _, xa, xb = _scan_args()
+    f = lambda h0: scan_loss(h0, xa, xb)  # noqa: E731
+    _close(cr.vmap(f)(h0s), np.array([f(h) for h in h0s]))
+    _close(cr.vmap(cr.grad(f))(h0s), np.stack([cr.grad(f)(h) for h in h0s]))
+    # xs batched along a later axis, carry unbatched
+    xas = RNG.normal(size=(5, 2, 3))
+    g = lambda xa: scan_loss(h0s[0], xa, xb)  # noqa: E731
+    _close(cr.vmap(g, in_axes=1)(xas), np.array([g(xas[:, i]) for i in range(2)]))
+    _close(cr.vmap(cr.grad(g), in_axes=1)(xas),
+           np.stack([cr.grad(g)(xas[:, i]) for i in range(2)]))
+    _close(cr.jit(cr.grad(f))(h0s[0]), cr.grad(f)(h0s[0]), rtol=1e-9)
+    closed = cr.make_jaxpr(cr.grad(f))(h0s[0])
+    assert _prims(closed).count("scan") == 2  # forward and backward loops, not unrolled
+
+
+def test_scan_errors():
+    with pytest.raises(TypeError, match=r"carry must keep its shapes and dtypes.*f64\[\] "
+                                        r"became f32\[\]"):
+        lax.scan(lambda c, x: (c.astype(np.float32), None), 1.0, np.zeros(3))
+    with pytest.raises(TypeError, match=r"f64\[\] became f64\[2\]"):
+        lax.scan(lambda c, x: (cnp.stack([c, c]), None), 1.0, np.zeros(3))
+    with pytest.raises(TypeError, match="structure of init"):
+        lax.scan(lambda c, x: ((c, c), None), 1.0, np.zeros(3))
+    with pytest.raises(ValueError, match="different leading sizes"):
+        lax.scan(lambda c, x: (c, None), 1.0, (np.zeros(3), np.zeros(4)))
+    with pytest.raises(ValueError, match="give length"):
+        lax.scan(lambda c, x: (c, None), 1.0, None)
+    with pytest.raises(ValueError, match="length=2"):
+        lax.scan(lambda c, x: (c, None), 1.0, np.zeros(3), length=2)
+
+
+# ------------------------------------------------------------- fori_loop ---
+
+
+def test_fori_loop():
+    f = lambda x: lax.fori_loop(0, 5, lambda i, v: v * x + i, 1.0)  # noqa: E731
+
+    def ref(x):
+        v = 1.0
+        for i in range(5):
+            v = v * x + i
+        return v
+
+    _close(f(2.0), ref(2.0))
+    eps = 1e-6
+    num = (ref(2.0 + eps) - ref(2.0 - eps)) / (2 * eps)
+    _close(cr.grad(f)(2.0), num, rtol=1e-7)
+    _close(cr.jvp(f, (2.0,), (1.0,))[1], num, rtol=1e-7)
+    check_grads(f, (0.8,), order=2)
+    closed = cr.make_jaxpr(cr.grad(f))(2.0)
+    assert "scan" in _prims(closed)  # static bounds: a scan, so reverse mode works staged
+    _close(closed(2.0)[0], num, rtol=1e-7)
+    xs = np.array([0.5, 1.0, 2.0])
+    _close(cr.vmap(cr.grad(f))(xs), np.array([cr.grad(f)(x) for x in xs]))
+
+
+def test_fori_loop_traced_bounds():
+    def f(n, x):
+        return lax.fori_loop(0, n, lambda i, v: v * x, 1.0)
+
+    closed = cr.make_jaxpr(f)(3, 2.0)
+    assert "while" in _prims(closed)
+    _close(closed(np.array(3), np.array(2.0))[0], 8.0)
+    _close(closed(np.array(5), np.array(2.0))[0], 32.0)
+    # forward mode through the staged while works
+    _close(cr.jvp(lambda x: closed(np.array(3), x)[0], (2.0,), (1.0,))[1], 12.0)
+    _close(cr.vmap(f)(np.array([1, 2, 3]), np.array([2.0, 3.0, 4.0])), [2.0, 9.0, 64.0])
+
+
+# ------------------------------------------------------------ while_loop ---
+
+
+def newton_sqrt(a):
+    """sqrt(a) by Newton's method on x^2 - a, to convergence."""
+    def cond(c):
+        x, _ = c
+        return cnp.abs(x * x - a) > 1e-12 * a
+
+    def body(c):
+        x, n = c
+        return 0.5 * (x + a / x), n + 1
+
+    x, _ = lax.while_loop(cond, body, (a + 1.0, 0))
+    return x
+
+
+def test_while_loop_eager_newton_sqrt():
+    for a in (2.0, 9.0, 1e4):
+        _close(newton_sqrt(a), np.sqrt(a))
+        # grad differentiates the iterations that ran (unrolled on the tape),
+        # which at convergence is the derivative of sqrt
+        _close(cr.grad(newton_sqrt)(a), 0.5 / np.sqrt(a), rtol=1e-8)
+        _close(cr.jvp(newton_sqrt, (a,), (1.0,))[1], 0.5 / np.sqrt(a), rtol=1e-8)
+        _close(cr.grad(cr.grad(newton_sqrt))(a), -0.25 * a ** -1.5, rtol=1e-6)
+
+
+def collatz_steps(n):
+    def body(c):
+        n, k = c
+        return cnp.where(n % 2 == 0, n // 2, 3 * n + 1), k + 1
+    return lax.while_loop(lambda c: c[0] != 1, body, (n, 0))[1]
+
+
+def _collatz_ref(n):
+    k = 0
+    while n != 1:
+        n, k = (n // 2 if n % 2 == 0 else 3 * n + 1), k + 1
+    return k
+
+
+def test_while_loop_vmap_batched_termination():
+    ns = np.array([1, 2, 3, 6, 7, 27])
+    out = cr.vmap(collatz_steps)(ns)
+    np.testing.assert_array_equal(out, [_collatz_ref(int(n)) for n in ns])
+    assert out.dtype.kind == "i"
+    a = np.array([1.0, 2.0, 100.0, 1e6])
+    _close(cr.vmap(newton_sqrt)(a), np.sqrt(a))
+    closed = cr.make_jaxpr(cr.vmap(newton_sqrt))(a)
+    assert "while" in _prims(closed)
+    _close(closed(a)[0], np.sqrt(a))
+    # forward mode through the batched loop
+    _close(cr.jvp(cr.vmap(newton_sqrt), (a,), (np.ones(4),))[1], 0.5 / np.sqrt(a), rtol=1e-8)
+
+
+def test_while_loop_reverse_mode_of_the_primitive():
+    # under vmap the predicate is batched, so the loop is a primitive; reverse
+    # mode records its trip count (the longest in the batch) and replays it
+    a = np.array([1.0, 2.0, 100.0, 1e6])
+    expected = 0.5 / np.sqrt(a)
+    _close(cr.vmap(cr.grad(newton_sqrt))(a), expected, rtol=1e-8)
+    _close(cr.grad(lambda a: cnp.sum(cr.vmap(newton_sqrt)(a)))(a), expected, rtol=1e-8)
+    _close(cr.jacrev(cr.vmap(newton_sqrt))(a), np.diag(expected), rtol=1e-8)
+    # and a staged while_loop, evaluated eagerly, is differentiable too
+    closed = cr.make_jaxpr(newton_sqrt)(2.0)
+    assert "while" in _prims(closed)
+    _close(cr.grad(lambda a: closed(a)[0])(2.0), 0.5 / np.sqrt(2.0), rtol=1e-8)
+    check_grads(lambda a: closed(a)[0], (3.0,), order=1, modes=("rev",), rtol=1e-6)
+
+
+def test_while_loop_max_steps_under_grad():
+    def sqrt_bounded(a, steps=50):
+        return lax.while_loop(lambda x: cnp.abs(x * x - a) > 1e-12 * a,
+                              lambda x: 0.5 * (x + a / x), a, max_steps=steps)
+
+    _close(sqrt_bounded(2.0), np.sqrt(2.0))
+    _close(cr.grad(sqrt_bounded)(2.0), 0.5 / np.sqrt(2.0), rtol=1e-8)
+    # traced predicate: the loop is a bounded scan that reverse mode handles
+    closed = cr.make_jaxpr(cr.grad(sqrt_bounded))(2.0)
+    assert "scan" in _prims(closed) and "while" not in _prims(closed)
+    for a in (2.0, 9.0, 1e4):
+        _close(closed(a)[0], 0.5 / np.sqrt(a), rtol=1e-8)
+    _close(cr.jit(cr.grad(sqrt_bounded))(9.0), 1 / 6, rtol=1e-8)
+    xs = np.array([2.0, 9.0, 1e4])
+    _close(cr.vmap(cr.grad(sqrt_bounded))(xs), 0.5 / np.sqrt(xs), rtol=1e-8)
+    # max_steps cuts the loop short, eagerly and staged alike
+    x2 = 0.5 * (2.0 + 2.0 / 2.0)
+    x2 = 0.5 * (x2 + 2.0 / x2)
+    _close(sqrt_bounded(2.0, steps=2), x2)
+    _close(cr.make_jaxpr(lambda a: sqrt_bounded(a, steps=2))(2.0)(2.0)[0], x2)
+
+
+def test_while_loop_reverse_mode_with_traced_trip_count_is_refused():
+    with pytest.raises(NotImplementedError, match="max_steps"):
+        cr.make_jaxpr(cr.grad(newton_sqrt))(2.0)
+    with pytest.raises(NotImplementedError, match="while_loop with a traced trip count"):
+        cr.jit(cr.grad(newton_sqrt))(2.0)
+    # forward mode is fine
+    closed = cr.make_jaxpr(lambda a: cr.jvp(newton_sqrt, (a,), (1.0,))[1])(2.0)
+    _close(closed(4.0)[0], 0.25, rtol=1e-8)
+
+
+def test_while_loop_errors():
+    with pytest.raises(TypeError, match=r"cond_fun must return a boolean scalar, got f64\[\]"):
+        lax.while_loop(lambda c: c, lambda c: c - 1.0, 3.0)
+    with pytest.raises(TypeError, match=r"cond_fun must return a boolean scalar, got f64\[\]"):
+        cr.make_jaxpr(lambda a: lax.while_loop(lambda c: c, lambda c: c - 1.0, a))(3.0)
+    with pytest.raises(TypeError, match=r"cond_fun must return a boolean scalar, got bool\[2\]"):
+        lax.while_loop(lambda c: c > 0, lambda c: c - 1.0, np.ones(2))
+    with pytest.raises(TypeError, match=r"shapes and dtypes.*f64\[\] became f32\[\]"):
+        lax.while_loop(lambda c: c > 0, lambda c: (c - 1.0).astype(np.float32),
+                       np.float64(3.0))
+    with pytest.raises(TypeError, match=r"shapes and dtypes.*f64\[\] became f32\[\]"):
+        cr.make_jaxpr(lambda a: lax.while_loop(
+            lambda c: c > 0, lambda c: (c - 1.0).astype(np.float32), a))(3.0)
+    with pytest.raises(TypeError, match="structure of init_val"):
+        lax.while_loop(lambda c: c > 0, lambda c: (c - 1.0, c), 3.0)
