@@ -16,7 +16,7 @@ from .core import Interpreter, Tracer, bind_in, missing_rule, set_interpreter, S
 
 
 class BatchTracer(Tracer):
-    __slots__ = ("val", "bdim")
+    __slots__ = ("val", "bdim", "aval")
 
     def __init__(self, interp, val, bdim: int):
         self._interp = interp

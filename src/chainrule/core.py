@@ -274,8 +274,9 @@ class Tracer:
     ``np.sin(tracer)`` asks for ``__array__``, which says to use chainrule.numpy.
     """
 
-    __slots__ = ("_interp", "aval")
+    __slots__ = ("_interp",)
     __array_priority__ = 1000
+    aval: ShapedArray  # a slot or a property in each subclass
 
     # -- what Python needs concretely --------------------------------------
     def _concrete(self, what):
@@ -509,7 +510,7 @@ def check_jaxpr(jaxpr: Jaxpr) -> None:
 
 
 class StagingTracer(Tracer):
-    __slots__ = ("ir_var",)  # not "var": tracers have ndarray's .var() method
+    __slots__ = ("ir_var", "aval")  # not "var": tracers have ndarray's .var() method
 
     def __init__(self, interp, var: Var):
         self._interp = interp

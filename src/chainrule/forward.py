@@ -20,9 +20,15 @@ class JVPTracer(Tracer):
 
     def __init__(self, interp, primal, tangent):
         self._interp = interp
-        self.aval = get_aval(primal)
         self.primal = primal
         self.tangent = tangent
+
+    # the primal is an ndarray or a parent's tracer: ask it directly, which
+    # is cheaper than building an abstract value per tracer
+    aval = property(lambda self: get_aval(self.primal))
+    shape = property(lambda self: self.primal.shape)
+    dtype = property(lambda self: self.primal.dtype)
+    ndim = property(lambda self: self.primal.ndim)
 
     def _concrete(self, what):
         return self.primal
@@ -42,13 +48,17 @@ class JVPInterpreter(Interpreter):
         if prim.jvp_full is not None:
             # call-like primitives (custom rules, loops) compute both at once
             with set_interpreter(self.parent), in_rule("JVP", prim.name):
-                out, t_out = prim.jvp_full(primals, tangents, **params)
+                out, t_out = prim.jvp_full(primals, tangents, **params)  # call-like: rare
         else:
             if prim.jvp is None:
                 raise missing_rule(prim, "jvp")
             out = bind_in(self.parent, prim, primals, params)
-            with set_interpreter(self.parent), in_rule("JVP", prim.name):
-                t_out = prim.jvp(primals, tangents, out, **params)
+            with set_interpreter(self.parent):
+                if config.debug_nans:
+                    with in_rule("JVP", prim.name):
+                        t_out = prim.jvp(primals, tangents, out, **params)
+                else:
+                    t_out = prim.jvp(primals, tangents, out, **params)
         if config.debug_nans:
             for t in (t_out if prim.multiple_results else [t_out]):
                 if isinstance(t, np.ndarray):

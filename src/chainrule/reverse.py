@@ -12,11 +12,16 @@ caller's interpreter, so an enclosing transform traces it: that is how
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from .config import check_nans, config, in_rule
-from .core import (Interpreter, Tracer, bind_in, get_aval, is_float, missing_rule,
+from .core import (Interpreter, Tracer, bind_in, get_aval, missing_rule,
                    set_interpreter)
+
+
+_no_context = contextlib.nullcontext()
 
 
 class ReverseTracer(Tracer):
@@ -24,9 +29,15 @@ class ReverseTracer(Tracer):
 
     def __init__(self, interp, primal, node: int):
         self._interp = interp
-        self.aval = get_aval(primal)
         self.primal = primal
         self.node = node
+
+    # the primal is an ndarray or a parent's tracer: ask it directly, which
+    # is cheaper than building an abstract value per tracer
+    aval = property(lambda self: get_aval(self.primal))
+    shape = property(lambda self: self.primal.shape)
+    dtype = property(lambda self: self.primal.dtype)
+    ndim = property(lambda self: self.primal.ndim)
 
     def _concrete(self, what):
         return self.primal
@@ -58,7 +69,8 @@ class ReverseInterpreter(Interpreter):
         return ReverseTracer(self, primal, self.new_node())
 
     def process_primitive(self, prim, args, params):
-        owned = [self.owns(a) for a in args]
+        owned = [(type(a) is ReverseTracer and a._interp is self) or self.owns(a)
+                 for a in args]
         if not any(owned):
             return bind_in(self.parent, prim, args, params)
         primals = [a.primal if o else a for a, o in zip(args, owned)]
@@ -71,7 +83,7 @@ class ReverseInterpreter(Interpreter):
         else:
             out = bind_in(self.parent, prim, primals, params)
         outs = out if prim.multiple_results else [out]
-        out_nodes = [self.new_node() if is_float(get_aval(o).dtype) else None for o in outs]
+        out_nodes = [self.new_node() if o.dtype.kind in "fc" else None for o in outs]
         if all(n is None for n in out_nodes):
             return out  # integer or boolean results carry no gradient
         if prim.vjp is None:
@@ -107,7 +119,7 @@ class ReverseInterpreter(Interpreter):
                     continue
                 ct = cts.pop(n)
             wants = tuple(n is not None for n in rec.in_nodes)
-            with in_rule("VJP", rec.prim.name):
+            with in_rule("VJP", rec.prim.name) if config.debug_nans else _no_context:
                 if rec.prim.vjp_fwd is not None:
                     in_cts = rec.prim.vjp(ct, rec.out, *rec.primals, wants=wants,
                                           residuals=rec.residuals, **rec.params)
@@ -120,11 +132,11 @@ class ReverseInterpreter(Interpreter):
                 if config.debug_nans and isinstance(c, np.ndarray):
                     with in_rule("VJP", rec.prim.name):
                         check_nans(rec.prim.name, c)
-                if np.shape(c) != get_aval(x).shape:
+                if c.shape != x.shape:
                     raise AssertionError(
                         f"internal error: VJP rule of '{rec.prim.name}' returned a "
                         f"cotangent of shape {np.shape(c)} for an operand of shape "
-                        f"{get_aval(x).shape}")
+                        f"{np.shape(x)}")
                 cts[n] = cts[n] + c if n in cts else c
         return [cts.get(n) for n in in_nodes]
 

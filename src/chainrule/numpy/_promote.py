@@ -78,8 +78,29 @@ def cast(x, dtype):
     return np.asarray(x, dtype=dtype)
 
 
+_ARRAYS = (Tracer, np.ndarray)
+_WEAK = (int, float)
+
+
+def _promote_pair(a, b):
+    """The common cases without np.result_type: two operands of one dtype,
+    or a float array with a Python number (which takes the array's dtype)."""
+    a_arr, b_arr = isinstance(a, _ARRAYS), isinstance(b, _ARRAYS)
+    if a_arr and b_arr:
+        return [a, b] if a.dtype == b.dtype else None
+    if a_arr and type(b) in _WEAK and a.dtype.kind in "fc":
+        return [a, np.array(b, a.dtype)]
+    if b_arr and type(a) in _WEAK and b.dtype.kind in "fc":
+        return [np.array(a, b.dtype), b]
+    return None
+
+
 def promote(*args, fname="chainrule.numpy"):
     """Operands of one dtype, following NumPy's promotion."""
+    if len(args) == 2:
+        fast = _promote_pair(*args)
+        if fast is not None:
+            return fast
     args = [a if isinstance(a, _SCALARS) else asarray(a, fname) for a in args]
     dtype = result_type(*args)
     return [cast(a, dtype) for a in args]

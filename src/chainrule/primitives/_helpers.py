@@ -55,12 +55,15 @@ def unbroadcast(ct, shape):
     A value broadcast to many places was used many times, so its gradient is
     the sum of the gradients of its copies.
     """
+    try:
+        ct_shape = ct.shape
+    except AttributeError:  # a Python scalar
+        ct_shape = np.shape(ct)
+    if ct_shape == shape or tuple(ct_shape) == tuple(shape):
+        return ct
     from .reductions import reduce_sum
     from .shape import reshape
 
-    ct_shape = np.shape(ct)
-    if tuple(ct_shape) == tuple(shape):
-        return ct
     lead = len(ct_shape) - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and ct_shape[lead + i] != 1)
@@ -87,8 +90,8 @@ def defderiv(prim: Primitive, *partials, nan_safe=False):
     downstream = upstream * local) and sums over broadcast axes. ``None``
     marks an operand with no derivative.
 
-    ``nan_safe`` marks primitives whose local derivative can be infinite or
-    NaN (log, sqrt, division, ...): there a zero upstream cotangent gives a
+    ``nan_safe`` (True, or a predicate of the params) marks primitives whose
+    local derivative can be infinite or NaN (log, sqrt, division, ...): there a zero upstream cotangent gives a
     zero downstream one instead of ``0 * inf = NaN``. That is what makes
     ``where(x > 0, sqrt(x), 0)`` have a finite gradient at ``x <= 0``: the
     branch ``where`` did not choose receives exactly zero.
@@ -106,9 +109,9 @@ def defderiv(prim: Primitive, *partials, nan_safe=False):
             total = broadcast_to(total, np.shape(out))
         return total
 
-    def downstream(ct, partial):
+    def downstream(ct, partial, params):
         prod = ct * partial
-        if nan_safe:
+        if nan_safe is True or (nan_safe and nan_safe(**params)):
             from .elementwise import eq, select
             zero = np.zeros((), prod.dtype)
             prod = select(eq(ct, np.zeros((), ct.dtype)), zero, prod)
@@ -116,7 +119,7 @@ def defderiv(prim: Primitive, *partials, nan_safe=False):
 
     def vjp(ct, out, *primals, wants, **params):
         return tuple(
-            unbroadcast(downstream(ct, partial(out, *primals, **params)), np.shape(x))
+            unbroadcast(downstream(ct, partial(out, *primals, **params), params), x.shape)
             if want and partial is not None else None
             for partial, x, want in zip(partials, primals, wants))
 

@@ -121,7 +121,7 @@ def _integer_pow_dx(out, x, *, y):
     return y * (x if y == 2 else integer_pow(x, y - 1))
 
 
-defderiv(integer_pow_p, _integer_pow_dx, nan_safe=True)
+defderiv(integer_pow_p, _integer_pow_dx, nan_safe=lambda y: y < 0)
 
 
 def _ext_dx(out, x, y):
