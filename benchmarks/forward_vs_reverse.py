@@ -140,7 +140,7 @@ def summarize(rows):
 
 
 def table(rows):
-    head = (f"| n | m | jacfwd (ms) | jacrev (ms) | predicted fwd/rev (ms) | peak mem fwd/rev (kB)"
+    head = ("| n | m | jacfwd (ms) | jacrev (ms) | predicted fwd/rev (ms) | peak mem fwd/rev (kB)"
             " | faster | advisor |")
     lines = [head, "|" + "---|" * 8]
     for r in rows:

@@ -6,8 +6,7 @@ import pytest
 
 import chainrule.numpy as cnp
 from chainrule import make_jaxpr
-from chainrule.cost import (Cost, Machine, advise, calibrate, cost_analysis, eqn_cost,
-                            jaxpr_cost)
+from chainrule.cost import Cost, Machine, advise, calibrate, cost_analysis, eqn_cost, jaxpr_cost
 
 F8 = 8  # bytes per float64
 

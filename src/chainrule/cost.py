@@ -27,9 +27,8 @@ moves the bytes of its array operands and its outputs.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 

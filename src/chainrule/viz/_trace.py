@@ -20,8 +20,16 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from ..core import (ClosedJaxpr, Jaxpr, Literal, StagingInterpreter, Var, get_aval, is_float,
-                    new_interpreter)
+from ..core import (
+    ClosedJaxpr,
+    Jaxpr,
+    Literal,
+    StagingInterpreter,
+    Var,
+    get_aval,
+    is_float,
+    new_interpreter,
+)
 from ..tree_util import tree_flatten, tree_unflatten
 
 # ------------------------------------------------------------ grouping ---
