@@ -246,7 +246,9 @@ def main():
             print("wrote docs/img/forward_vs_reverse.png")
         except ImportError:
             print("matplotlib is not installed: no plot (pip install matplotlib)")
-    return 0 if summary["accuracy"] >= 0.9 else 1
+    # Fail (for `nox -s bench`) only if the advisor is wrong where the modes
+    # clearly differ: near-ties flip with machine noise.
+    return 0 if summary["accuracy_clear"] >= 0.9 else 1
 
 
 if __name__ == "__main__":
