@@ -108,8 +108,8 @@ def _vjp(fun, primals, has_aux, where):
         if has_aux:
             aux = tree_map(lambda x: x.primal if interp.owns(x) else x, aux)
 
-    def pullback(ct_leaves):
-        cts = interp.backward(out_nodes, ct_leaves, in_nodes)
+    def pullback(ct_leaves, consume=False):
+        cts = interp.backward(out_nodes, ct_leaves, in_nodes, consume)
         return tree_unflatten(in_tree, [
             _output(c) if c is not None else _zero_cotangent(x) for c, x in zip(cts, leaves)])
 
@@ -170,7 +170,7 @@ def value_and_grad(fun, argnums=0, has_aux=False):
                 f"{where} needs a function that returns one real scalar, but it returned "
                 f"{got}. For a non-scalar output use jacrev for the Jacobian or vjp for "
                 "vector-Jacobian products (or reduce it, e.g. with sum).")
-        g = pullback([np.ones((), out[0].dtype)])
+        g = pullback([np.ones((), out[0].dtype)], consume=True)  # used once: free as we go
         g = g[0] if isinstance(argnums, int) else g
         value = tree_unflatten(out_tree, out)
         return ((value, aux) if has_aux else value), g

@@ -258,6 +258,10 @@ def new_interpreter(cls, *args, **kwargs):
 
 def bind_in(interp: Interpreter, prim: Primitive, args, params):
     """Bind ``prim`` with ``interp`` as the current interpreter."""
+    if interp is _eval and not prim.multiple_results:
+        # the hot path of eager transforms: single-result impls are plain
+        # NumPy and never bind, so the context switch can be skipped
+        return interp.process_primitive(prim, args, params)
     token = _current.set(interp)
     try:
         return interp.process_primitive(prim, args, params)

@@ -69,11 +69,16 @@ class ReverseInterpreter(Interpreter):
         return ReverseTracer(self, primal, self.new_node())
 
     def process_primitive(self, prim, args, params):
-        owned = [(type(a) is ReverseTracer and a._interp is self) or self.owns(a)
-                 for a in args]
-        if not any(owned):
+        primals, in_nodes = [], []
+        for a in args:
+            if (type(a) is ReverseTracer and a._interp is self) or self.owns(a):
+                primals.append(a.primal)
+                in_nodes.append(a.node)
+            else:
+                primals.append(a)
+                in_nodes.append(None)
+        if in_nodes.count(None) == len(in_nodes):
             return bind_in(self.parent, prim, args, params)
-        primals = [a.primal if o else a for a, o in zip(args, owned)]
         residuals = None
         if prim.vjp_fwd is not None:
             # primitives whose VJP needs more than inputs and outputs (custom
@@ -88,7 +93,6 @@ class ReverseInterpreter(Interpreter):
             return out  # integer or boolean results carry no gradient
         if prim.vjp is None:
             raise missing_rule(prim, "vjp (reverse mode)")
-        in_nodes = [a.node if o else None for a, o in zip(args, owned)]
         self.tape.append(Record(prim, params, primals, out, in_nodes, out_nodes, residuals))
         tracers = [o if n is None else ReverseTracer(self, o, n) for o, n in zip(outs, out_nodes)]
         return tracers if prim.multiple_results else tracers[0]
@@ -97,48 +101,60 @@ class ReverseInterpreter(Interpreter):
         """Tape node of an output of the traced function (None if constant)."""
         return x.node if self.owns(x) else None
 
-    def backward(self, out_nodes, out_cts, in_nodes):
+    def backward(self, out_nodes, out_cts, in_nodes, consume=False):
         """Cotangents of ``in_nodes`` given cotangents of ``out_nodes``.
 
         Runs in the current interpreter (the caller's). Inputs that receive no
-        cotangent get ``None``.
+        cotangent get ``None``. With ``consume`` (a pullback used once, as in
+        ``grad``), each record is dropped once visited, so forward values are
+        freed as the backward pass passes them instead of at its end.
         """
         cts: dict[int, object] = {}
         for n, ct in zip(out_nodes, out_cts):
             if n is not None and ct is not None:
                 cts[n] = cts[n] + ct if n in cts else ct
-        for rec in reversed(self.tape):
-            if rec.prim.multiple_results:
-                if not any(n in cts for n in rec.out_nodes):
-                    continue
-                ct = [cts.pop(n) if n in cts else _zeros_like(o)
-                      for n, o in zip(rec.out_nodes, rec.out)]
-            else:
-                n = rec.out_nodes[0]
-                if n not in cts:
-                    continue
-                ct = cts.pop(n)
-            wants = tuple(n is not None for n in rec.in_nodes)
-            with in_rule("VJP", rec.prim.name) if config.debug_nans else _no_context:
-                if rec.prim.vjp_fwd is not None:
-                    in_cts = rec.prim.vjp(ct, rec.out, *rec.primals, wants=wants,
-                                          residuals=rec.residuals, **rec.params)
-                else:
-                    in_cts = rec.prim.vjp(ct, rec.out, *rec.primals, wants=wants,
-                                          **rec.params)
-            for n, x, c in zip(rec.in_nodes, rec.primals, in_cts):
-                if n is None or c is None:
-                    continue
-                if config.debug_nans and isinstance(c, np.ndarray):
-                    with in_rule("VJP", rec.prim.name):
-                        check_nans(rec.prim.name, c)
-                if c.shape != x.shape:
-                    raise AssertionError(
-                        f"internal error: VJP rule of '{rec.prim.name}' returned a "
-                        f"cotangent of shape {np.shape(c)} for an operand of shape "
-                        f"{np.shape(x)}")
-                cts[n] = cts[n] + c if n in cts else c
+        if consume:
+            tape, self.tape = self.tape, []
+            while tape:
+                self._visit(tape.pop(), cts)
+        else:
+            for rec in reversed(self.tape):
+                self._visit(rec, cts)
         return [cts.get(n) for n in in_nodes]
+
+    def _visit(self, rec, cts):
+        """Apply one record's VJP rule: its output cotangent becomes its
+        inputs' (summed where a value feeds several primitives)."""
+        if rec.prim.multiple_results:
+            if not any(n in cts for n in rec.out_nodes):
+                return
+            ct = [cts.pop(n) if n in cts else _zeros_like(o)
+                  for n, o in zip(rec.out_nodes, rec.out)]
+        else:
+            n = rec.out_nodes[0]
+            if n not in cts:
+                return
+            ct = cts.pop(n)
+        wants = tuple(n is not None for n in rec.in_nodes)
+        with in_rule("VJP", rec.prim.name) if config.debug_nans else _no_context:
+            if rec.prim.vjp_fwd is not None:
+                in_cts = rec.prim.vjp(ct, rec.out, *rec.primals, wants=wants,
+                                      residuals=rec.residuals, **rec.params)
+            else:
+                in_cts = rec.prim.vjp(ct, rec.out, *rec.primals, wants=wants,
+                                      **rec.params)
+        for n, x, c in zip(rec.in_nodes, rec.primals, in_cts):
+            if n is None or c is None:
+                continue
+            if config.debug_nans and isinstance(c, np.ndarray):
+                with in_rule("VJP", rec.prim.name):
+                    check_nans(rec.prim.name, c)
+            if c.shape != x.shape:
+                raise AssertionError(
+                    f"internal error: VJP rule of '{rec.prim.name}' returned a "
+                    f"cotangent of shape {np.shape(c)} for an operand of shape "
+                    f"{np.shape(x)}")
+            cts[n] = cts[n] + c if n in cts else c
 
 
 def _zeros_like(x):

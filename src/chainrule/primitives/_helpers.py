@@ -109,8 +109,16 @@ def defderiv(prim: Primitive, *partials, nan_safe=False):
             total = broadcast_to(total, np.shape(out))
         return total
 
-    def downstream(ct, partial, params):
-        prod = ct * partial
+    def downstream(ct, partial, params, out, primals):
+        if (type(ct) is np.ndarray and type(partial) is np.ndarray
+                and partial.shape == ct.shape and partial.dtype == ct.dtype
+                and partial.flags.owndata and partial.flags.writeable
+                and partial is not out and all(partial is not p for p in primals)):
+            # eager, and the local derivative is a temporary this rule made:
+            # multiply into it rather than allocate another array
+            prod = np.multiply(ct, partial, out=partial)
+        else:
+            prod = ct * partial
         if nan_safe is True or (nan_safe and nan_safe(**params)):
             from .elementwise import eq, select
             zero = np.zeros((), prod.dtype)
@@ -119,7 +127,8 @@ def defderiv(prim: Primitive, *partials, nan_safe=False):
 
     def vjp(ct, out, *primals, wants, **params):
         return tuple(
-            unbroadcast(downstream(ct, partial(out, *primals, **params), params), x.shape)
+            unbroadcast(downstream(ct, partial(out, *primals, **params), params, out, primals),
+                        x.shape)
             if want and partial is not None else None
             for partial, x, want in zip(partials, primals, wants))
 

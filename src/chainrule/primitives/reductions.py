@@ -86,7 +86,7 @@ def _prod_partial(out, x, axes):
     zero's position gets the product of the others; with two or more, all 0.
     """
     shape = np.shape(x)
-    nonzero = ne(x, 0)
+    nonzero = ne(x, np.zeros((), x.dtype))
     safe = select(nonzero, x, np.ones((), x.dtype))
     safe_prod = expand_reduced(reduce_prod(safe, axes), shape, axes)
     zeros = expand_reduced(reduce_sum(as_dtype(nonzero, np.int64), axes), shape, axes)
