@@ -112,7 +112,7 @@ def test_policies_decide_what_is_recomputed():
     params, x = _params(depth=depth, width=4), RNG.normal(size=(2, 4))
     counts = {}
     for policy in ["none", "nothing_saveable", "dots_saveable", "everything_saveable"]:
-        closed = cr.make_jaxpr(cr.grad(lambda ps: loss(ps, x, policy)))(params)
+        closed = cr.make_jaxpr(cr.grad(lambda ps, policy=policy: loss(ps, x, policy)))(params)
         names = _names(closed)
         counts[policy] = (names.count("tanh"), names.count("dot_general"),
                           names.count("saved"))
@@ -174,7 +174,8 @@ def test_checkpoint_inside_scan():
     expected = cr.grad(run)(params, "none")
     for policy in ["nothing_saveable", "dots_saveable"]:
         _close(cr.grad(run)(params, policy), expected)
-        _close(cr.jvp(lambda b: run({"w": params["w"], "b": b}, policy), (params["b"],),
+        _close(cr.jvp(lambda b, policy=policy: run({"w": params["w"], "b": b}, policy),
+                      (params["b"],),
                       (np.ones(3),)),
                cr.jvp(lambda b: run({"w": params["w"], "b": b}, "none"), (params["b"],),
                       (np.ones(3),)))

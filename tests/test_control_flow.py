@@ -126,7 +126,7 @@ def _switch_grad_ref(i, x):
 def test_switch_concrete_and_clamped():
     for i in (-3, 0, 1, 2, 7):
         _close(lax.switch(i, BRANCHES, 1.5), _switch_ref(i, 1.5))
-        _close(cr.grad(lambda x: lax.switch(i, BRANCHES, x))(1.5), _switch_grad_ref(i, 1.5))
+        _close(cr.grad(lambda x, i=i: lax.switch(i, BRANCHES, x))(1.5), _switch_grad_ref(i, 1.5))
 
 
 def test_switch_traced_and_batched():
@@ -140,7 +140,7 @@ def test_switch_traced_and_batched():
     assert "cond" in _prims(closed)
     for i in (-1, 0, 1, 2, 5):
         _close(closed(np.array(i), np.array(0.3))[0], _switch_ref(i, 0.3))
-        _close(cr.grad(lambda x: closed(np.array(i), x)[0])(0.3), _switch_grad_ref(i, 0.3))
+        _close(cr.grad(lambda x, i=i: closed(np.array(i), x)[0])(0.3), _switch_grad_ref(i, 0.3))
 
 
 # ------------------------------------------------------------------ scan ---

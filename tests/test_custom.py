@@ -122,6 +122,22 @@ def test_custom_jvp_make_jaxpr_and_jit():
     _close(cr.jit(softplus)(x), np.log1p(np.exp(x)))
 
 
+def test_jit_of_transforms_of_a_custom_function():
+    """functools.wraps copies a custom function's attributes into grad's
+    wrapper; they must not replace jit's own (jit(grad(f)) once ran f)."""
+    x = np.array([0.3, -1.2, 800.0])
+    with np.errstate(over="ignore"):
+        _close(cr.jit(cr.grad(lambda x: cnp.sum(softplus(x))))(x), _sigmoid(x))
+        _close(cr.jit(cr.vmap(cr.grad(softplus)))(x), _sigmoid(x))
+        _close(cr.grad(lambda x: cnp.sum(cr.jit(softplus)(x)))(x), _sigmoid(x))
+    _close(cr.jit(cr.grad(softplus))(0.3), _sigmoid(0.3))
+    _close(cr.jit(cr.grad(sin_mul))(0.3, 2.0), 2 * np.cos(0.3))
+    _close(cr.jit(cr.jacfwd(sin_mul))(x[:2], x[:2]), np.diag(np.cos(x[:2]) * x[:2]))
+    assert softplus.fun.__name__ == "softplus" and softplus.nondiff_argnums == ()
+    assert sin_mul.fwd is _sin_mul_fwd and sin_mul.bwd is _sin_mul_bwd
+    assert "fun" not in vars(cr.grad(softplus)) and "fwd" not in vars(cr.grad(sin_mul))
+
+
 def test_custom_jvp_nondiff_argnums():
     @partial(custom_jvp, nondiff_argnums=(1,))
     def powk(x, k):

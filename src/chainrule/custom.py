@@ -99,14 +99,21 @@ class custom_jvp:
     and written with ``chainrule.numpy``.
     """
 
+    # The function and its rule live in private attributes, read through
+    # properties: ``functools.wraps`` copies an instance's ``__dict__`` into
+    # every wrapper (``grad(f)``, ``jit(...)``), and a plain ``fun`` there
+    # replaced jit's own, so ``jit(grad(f))`` ran the undecorated ``f``.
     def __init__(self, fun, nondiff_argnums=()):
         functools.update_wrapper(self, fun)
-        self.fun = fun
-        self.nondiff_argnums = tuple(nondiff_argnums)
-        self.jvp_rule = None
+        self._custom = {"fun": fun, "nondiff_argnums": tuple(nondiff_argnums),
+                        "jvp_rule": None}
+
+    fun = property(lambda self: self._custom["fun"])
+    nondiff_argnums = property(lambda self: self._custom["nondiff_argnums"])
+    jvp_rule = property(lambda self: self._custom["jvp_rule"])
 
     def defjvp(self, jvp):
-        self.jvp_rule = jvp
+        self._custom["jvp_rule"] = jvp
         return jvp
 
     def __call__(self, *args):
@@ -187,12 +194,17 @@ class custom_vjp:
 
     def __init__(self, fun, nondiff_argnums=()):
         functools.update_wrapper(self, fun)
-        self.fun = fun
-        self.nondiff_argnums = tuple(nondiff_argnums)
-        self.fwd = self.bwd = None
+        # private, as in custom_jvp: wrappers copy the instance __dict__
+        self._custom = {"fun": fun, "nondiff_argnums": tuple(nondiff_argnums),
+                        "fwd": None, "bwd": None}
+
+    fun = property(lambda self: self._custom["fun"])
+    nondiff_argnums = property(lambda self: self._custom["nondiff_argnums"])
+    fwd = property(lambda self: self._custom["fwd"])
+    bwd = property(lambda self: self._custom["bwd"])
 
     def defvjp(self, fwd, bwd):
-        self.fwd, self.bwd = fwd, bwd
+        self._custom["fwd"], self._custom["bwd"] = fwd, bwd
         return self
 
     def __call__(self, *args):
