@@ -249,16 +249,16 @@ def _scan_impl(*args, jaxpr, num_consts, num_carry, length, reverse):
     consts = args[:num_consts]
     carry = list(args[num_consts:num_consts + num_carry])
     xs = args[num_consts + num_carry:]
-    ys = []
+    # each y goes straight into its slot of the stacked output: no list of
+    # per-step arrays to stack afterwards (which doubled the peak memory of
+    # long scans, e.g. of the carries reverse mode keeps)
+    stacked = [np.empty((length,) + tuple(a.shape), a.dtype)
+               for a in out_avals(jaxpr)[num_carry:]]
     for i in (range(length - 1, -1, -1) if reverse else range(length)):
         out = run(jaxpr, *consts, *carry, *[x[i] for x in xs])
-        carry, y = out[:num_carry], out[num_carry:]
-        ys.append(y)
-    if reverse:
-        ys.reverse()
-    y_avals = out_avals(jaxpr)[num_carry:]
-    stacked = [np.stack([np.asarray(y[k]) for y in ys]) if ys else
-               np.zeros((0,) + tuple(a.shape), a.dtype) for k, a in enumerate(y_avals)]
+        carry = out[:num_carry]
+        for buf, y in zip(stacked, out[num_carry:]):
+            buf[i] = y
     return [np.asarray(c) for c in carry] + stacked
 
 
@@ -331,9 +331,13 @@ def _scan_vjp(cts, outs, *args, wants, residuals, jaxpr, num_consts, num_carry, 
     ct_carry, ct_ys = cts[:num_carry], cts[num_carry:]
     carries_in = residuals  # each stacked along the scanned axis
     nc, nk, nx = len(consts), len(carry), len(xs)
-    fc = [is_float(get_aval(c).dtype) for c in consts]
+    # cotangents of the consts and xs only where wanted (no stacked d_xs of
+    # an xs nobody differentiates); the carry's always flow through the loop
+    wc, _, wx = _split_scan(list(wants), num_consts, num_carry)
+    fc = [is_float(get_aval(c).dtype) and w for c, w in zip(consts, wc)]
     fk = [is_float(get_aval(c).dtype) for c in carry]
-    fx = [is_float(get_aval(x).dtype) for x in xs]
+    fx = [is_float(get_aval(x).dtype) and w for x, w in zip(xs, wx)]
+    body_wants = fc + fk + fx
     ct_consts0 = [_zeros(get_aval(c)) for c, m in zip(consts, fc) if m]
     n_acc = len(ct_consts0)
 
@@ -343,7 +347,7 @@ def _scan_vjp(cts, outs, *args, wants, residuals, jaxpr, num_consts, num_carry, 
         rest = a[nc + n_acc + nk:]
         k_in, x, cty = rest[:nk], rest[nk:nk + nx], rest[nk + nx:]
         in_cts = _vjp_flat(runner(jaxpr), list(c) + list(k_in) + list(x),
-                           list(ctk) + list(cty))
+                           list(ctk) + list(cty), body_wants)
         d_c, d_k, d_x = in_cts[:nc], in_cts[nc:nc + nk], in_cts[nc + nk:]
         new_acc = [s + d for s, d in zip(acc, [d for d, m in zip(d_c, fc) if m])]
         d_k = [d if m else _zeros(get_aval(v)) for d, m, v in zip(d_k, fk, k_in)]
