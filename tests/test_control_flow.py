@@ -3,6 +3,8 @@ in value and derivatives, eagerly, staged (make_jaxpr/jit) and under vmap."""
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import chainrule as cr
 import chainrule.numpy as cnp
@@ -427,3 +429,37 @@ def test_while_loop_errors():
             lambda c: c > 0, lambda c: (c - 1.0).astype(np.float32), a))(3.0)
     with pytest.raises(TypeError, match="structure of init_val"):
         lax.while_loop(lambda c: c > 0, lambda c: (c - 1.0, c), 3.0)
+
+
+# ------------------------------------------------------------ hypothesis ---
+
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 6), st.booleans(), st.integers(1, 3), st.integers(0, 2 ** 31 - 1))
+def test_random_scans_match_python_loop(length, reverse, width, seed):
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(width, width)) * 0.5
+    h0, xs = rng.normal(size=width), rng.normal(size=(length, width))
+
+    def body(h, x):
+        h = cnp.tanh(w @ h + x)
+        return h, cnp.sum(h * x)
+
+    def with_scan(h0, xs):
+        h, ys = lax.scan(body, h0, xs, reverse=reverse)
+        return cnp.sum(h) + cnp.sum(ys * cnp.arange(1.0, length + 1.0))
+
+    def with_loop(h0, xs):
+        h, ys = h0, [None] * length
+        for i in (range(length - 1, -1, -1) if reverse else range(length)):
+            h, ys[i] = body(h, xs[i])
+        total = cnp.sum(h)
+        for i, y in enumerate(ys):
+            total = total + y * (i + 1.0)
+        return total
+
+    _close(with_scan(h0, xs), with_loop(h0, xs))
+    _close(cr.grad(with_scan, argnums=(0, 1))(h0, xs), cr.grad(with_loop, argnums=(0, 1))(h0, xs))
+    t = (rng.normal(size=width), rng.normal(size=(length, width)))
+    _close(cr.jvp(with_scan, (h0, xs), t), cr.jvp(with_loop, (h0, xs), t))

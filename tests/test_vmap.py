@@ -5,6 +5,8 @@ import zlib
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import chainrule as cr
 import chainrule.numpy as cnp
@@ -364,3 +366,38 @@ def test_jacobians_with_chunk_size(chunk_size):
     y = RNG.normal(size=(4,))
     _close(cr.jacrev(g3, chunk_size=chunk_size)(y[:3]), _jac_ref(y[:3]), rtol=1e-9)
     _close(cr.jacfwd(g3, chunk_size=chunk_size)(y[:3]), _jac_ref(y[:3]), rtol=1e-9)
+
+
+# ------------------------------------------------------------ hypothesis ---
+
+
+
+def _composite(x, y):
+    """Elementwise, reduction, broadcasting, matmul and indexing in one."""
+    z = cnp.tanh(x) * y[..., :1] + cnp.sum(y ** 2, axis=-1, keepdims=True)
+    return {"z": z, "m": z @ cnp.ones((z.shape[-1], 2)), "first": x[..., 0]}
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 3), st.integers(1, 3),
+       st.sampled_from([0, 1, -1, None]), st.sampled_from([0, 1, -1, None]),
+       st.sampled_from([0, 1, -1]), st.integers(0, 2 ** 31 - 1))
+def test_random_axes_match_loop(n, a, b, ax_x, ax_y, out_ax, seed):
+    """vmap with random batch sizes, shapes and in/out axes equals a loop."""
+    if ax_x is None and ax_y is None:
+        ax_y = 0
+    rng = np.random.default_rng(seed)
+    x0, y0 = rng.normal(size=(n, a, b)), rng.normal(size=(n, a, 3))
+    x = x0[0] if ax_x is None else np.moveaxis(x0, 0, ax_x)
+    y = y0[0] if ax_y is None else np.moveaxis(y0, 0, ax_y)
+    out = cr.vmap(_composite, in_axes=(ax_x, ax_y), out_axes=out_ax)(x, y)
+    per = [_composite(x0[0] if ax_x is None else x0[i], y0[0] if ax_y is None else y0[i])
+           for i in range(n)]
+    for k in ("z", "m", "first"):
+        expected = np.moveaxis(np.stack([np.asarray(p[k]) for p in per]), 0, out_ax)
+        _close(out[k], expected)
+    g = cr.vmap(cr.grad(lambda x, y: cnp.sum(_composite(x, y)["m"] ** 2)),
+                in_axes=(ax_x, ax_y))(x, y)
+    g_loop = [cr.grad(lambda x, y: cnp.sum(_composite(x, y)["m"] ** 2))(
+        x0[0] if ax_x is None else x0[i], y0[0] if ax_y is None else y0[i]) for i in range(n)]
+    _close(g, np.stack(g_loop))
