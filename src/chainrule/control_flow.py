@@ -234,7 +234,8 @@ def cond(pred, true_fun, false_fun, *operands):
     pred = asarray(pred)
     if pred.shape != ():
         raise TypeError(f"cond: the predicate must be a scalar, got shape {pred.shape}")
-    index = convert_element_type(not_equal(pred, 0), np.int32)
+    is_true = pred if pred.dtype == np.bool_ else not_equal(pred, 0)
+    index = convert_element_type(is_true, np.int32)
     return switch(index, [false_fun, true_fun], *operands)
 
 

@@ -436,6 +436,8 @@ def _name(n: int) -> str:
 def _fmt_param(v):
     if isinstance(v, (ClosedJaxpr, Jaxpr)):
         return "{...}"
+    if isinstance(v, tuple) and v and all(isinstance(e, (ClosedJaxpr, Jaxpr)) for e in v):
+        return "(" + ", ".join("{...}" for _ in v) + ")"
     if callable(v) and hasattr(v, "__name__"):
         return v.__name__
     if isinstance(v, np.dtype) or (isinstance(v, type) and issubclass(v, np.generic)):

@@ -224,8 +224,10 @@ class JitFunction:
     """The function returned by ``jit``."""
 
     def __init__(self, fun, static_argnums=(), static_argnames=()):
-        self.fun = fun
+        # update_wrapper copies fun.__dict__, so it goes first: our own
+        # attributes must not be overwritten by same-named ones of fun's
         functools.update_wrapper(self, fun)
+        self.fun = fun
         self.static_argnums = _static_tuple(static_argnums)
         self.static_argnames = _static_tuple(static_argnames)
         try:
