@@ -313,6 +313,25 @@ def warn_if_busy(when):
 
 # --------------------------------------------------------------- main ---
 
+def package_version(dist):
+    from importlib import metadata
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def git_revision():
+    """The commit measured (with -dirty when the working tree has edits)."""
+    import subprocess
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
+                              text=True, cwd=os.path.dirname(os.path.abspath(__file__)),
+                              timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def limit_threads(threads):
     """Environment variables set above cover a fresh process; threadpoolctl (when
     installed) also catches BLAS libraries that were loaded before us."""
@@ -338,7 +357,7 @@ def main(args):
     warn_if_busy("at the start")
     info = machine_info(args.threads)
     mlp, xs = make_mlp_data(), make_elementwise_data()
-    fns, versions = {}, {"chainrule": cr.__version__}
+    fns, versions = {}, {"chainrule": cr.__version__, "chainrule_git": git_revision()}
     for name, make in COMPETITORS:
         if name in skip:
             print(f"note: {name} skipped (--skip)")
@@ -349,9 +368,10 @@ def main(args):
             print(f"note: {name} not installed ({err.name}); skipped. "
                   "pip install -e '.[bench]' to include it.")
             continue
-        mod = {"autograd": "autograd", "jax": "jax"}.get(name)
-        if mod:
-            versions[name] = getattr(sys.modules[mod], "__version__", "?")
+        if name in ("autograd", "jax"):
+            versions[name] = package_version(name)
+            if name == "jax":
+                versions["jaxlib"] = package_version("jaxlib")
 
     # 1. correctness: every gradient equals chainrule's
     reference = {w: fns["chainrule"][w][0](*fns["chainrule"][w][1]) for w, _ in WORKLOADS}
