@@ -312,10 +312,17 @@ def _batched(fn, leaves, chunk_size):
     return [cnp.concatenate(parts, axis=0) for parts in zip(*chunks)]
 
 
-def _check_float_leaves(leaves, where):
+def _jacobian_args(fun, args, kwargs, argnums, where):
+    """The differentiated arguments (one pytree, or a tuple for tuple
+    argnums), their float leaves, and ``fun`` as a function of that pytree."""
+    dyn_fun, dyn = _partial_args(fun, args, kwargs, argnums, where)
+    dyn = dyn[0] if isinstance(argnums, int) else dyn
+    leaves, in_tree = _flatten_args(dyn, where)
     for x in leaves:
         if not is_float(get_aval(x).dtype):
             raise TypeError(f"{where} needs floating-point inputs, got {get_aval(x).dtype}")
+    call = (lambda d: dyn_fun(d)) if isinstance(argnums, int) else (lambda d: dyn_fun(*d))
+    return call, dyn, leaves, in_tree
 
 
 def jacfwd(fun, argnums=0, has_aux=False, chunk_size=None):
@@ -328,11 +335,7 @@ def jacfwd(fun, argnums=0, has_aux=False, chunk_size=None):
     where = f"jacfwd({describe(fun)})"
 
     def jac_fun(*args, **kwargs):
-        dyn_fun, dyn = _partial_args(fun, args, kwargs, argnums, where)
-        dyn = dyn[0] if isinstance(argnums, int) else dyn
-        leaves, in_tree = _flatten_args(dyn, where)
-        _check_float_leaves(leaves, where)
-        call = (lambda d: dyn_fun(d)) if isinstance(argnums, int) else (lambda d: dyn_fun(*d))
+        call, dyn, leaves, in_tree = _jacobian_args(fun, args, kwargs, argnums, where)
         if has_aux:
             out, f_jvp, aux = linearize(call, dyn, has_aux=True)
         else:
@@ -368,11 +371,7 @@ def jacrev(fun, argnums=0, has_aux=False, chunk_size=None):
     where = f"jacrev({describe(fun)})"
 
     def jac_fun(*args, **kwargs):
-        dyn_fun, dyn = _partial_args(fun, args, kwargs, argnums, where)
-        dyn = dyn[0] if isinstance(argnums, int) else dyn
-        leaves, in_tree = _flatten_args(dyn, where)
-        _check_float_leaves(leaves, where)
-        call = (lambda d: dyn_fun(d)) if isinstance(argnums, int) else (lambda d: dyn_fun(*d))
+        call, dyn, leaves, in_tree = _jacobian_args(fun, args, kwargs, argnums, where)
         out, out_tree, pullback, aux = _vjp(call, (dyn,), has_aux, where)
         float_out = [o for o in out if is_float(o.dtype)]
         if not float_out or not leaves:

@@ -341,6 +341,26 @@ class Tracer:
     size = property(lambda self: self.aval.size)
 
 
+class PrimalTracer(Tracer):
+    """A tracer that carries a real value (``primal``): an ndarray, or a
+    tracer of the parent interpreter. grad's and jvp's tracers are these.
+
+    Shape and dtype come from the primal directly (cheaper than building an
+    abstract value per tracer), and Python control flow sees the primal,
+    which is why ``if x > 0:`` works in eager ``grad``.
+    """
+
+    __slots__ = ("primal",)
+
+    aval = property(lambda self: get_aval(self.primal))
+    shape = property(lambda self: self.primal.shape)
+    dtype = property(lambda self: self.primal.dtype)
+    ndim = property(lambda self: self.primal.ndim)
+
+    def _concrete(self, what):
+        return self.primal
+
+
 # Operators and methods are attached by chainrule.numpy (see
 # chainrule/numpy/_methods.py), which is where their semantics live.
 

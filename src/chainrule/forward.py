@@ -11,27 +11,22 @@ from __future__ import annotations
 import numpy as np
 
 from .config import check_nans, config, in_rule
-from .core import (Interpreter, Tracer, bind_in, get_aval, missing_rule,
-                   set_interpreter)
+from .core import (
+    Interpreter,
+    PrimalTracer,
+    bind_in,
+    missing_rule,
+    set_interpreter,
+)
 
 
-class JVPTracer(Tracer):
-    __slots__ = ("primal", "tangent")
+class JVPTracer(PrimalTracer):
+    __slots__ = ("tangent",)
 
     def __init__(self, interp, primal, tangent):
         self._interp = interp
         self.primal = primal
         self.tangent = tangent
-
-    # the primal is an ndarray or a parent's tracer: ask it directly, which
-    # is cheaper than building an abstract value per tracer
-    aval = property(lambda self: get_aval(self.primal))
-    shape = property(lambda self: self.primal.shape)
-    dtype = property(lambda self: self.primal.dtype)
-    ndim = property(lambda self: self.primal.ndim)
-
-    def _concrete(self, what):
-        return self.primal
 
 
 class JVPInterpreter(Interpreter):

@@ -17,30 +17,25 @@ import contextlib
 import numpy as np
 
 from .config import check_nans, config, in_rule
-from .core import (Interpreter, Tracer, bind_in, get_aval, missing_rule,
-                   set_interpreter)
-
+from .core import (
+    Interpreter,
+    PrimalTracer,
+    bind_in,
+    get_aval,
+    missing_rule,
+    set_interpreter,
+)
 
 _no_context = contextlib.nullcontext()
 
 
-class ReverseTracer(Tracer):
-    __slots__ = ("primal", "node")
+class ReverseTracer(PrimalTracer):
+    __slots__ = ("node",)
 
     def __init__(self, interp, primal, node: int):
         self._interp = interp
         self.primal = primal
         self.node = node
-
-    # the primal is an ndarray or a parent's tracer: ask it directly, which
-    # is cheaper than building an abstract value per tracer
-    aval = property(lambda self: get_aval(self.primal))
-    shape = property(lambda self: self.primal.shape)
-    dtype = property(lambda self: self.primal.dtype)
-    ndim = property(lambda self: self.primal.ndim)
-
-    def _concrete(self, what):
-        return self.primal
 
 
 class Record:

@@ -25,33 +25,15 @@ import numpy as np
 
 from ..primitives.indexing import gather_shape, normalize_spec, scatter_add_p
 from ..primitives.scatter import scatter_max_p, scatter_min_p, scatter_mul_p, scatter_p
-from ._indexing import _check_array, _check_int, _parse, getitem
+from ._indexing import _parse, gather_spec, getitem
 from ._promote import asarray, cast
 from ._ufuncs import negative, reciprocal
 
 
 def _spec(x, idx):
-    """Index arrays and the scatter ``spec`` for ``x[idx]``: every int becomes
-    a 0-d index array (NumPy indexes alike), slices and new axes stay."""
-    shape = tuple(np.shape(x))
-    arrays, spec, dim = [], [], 0
-    for e in _parse(idx, shape):
-        if e[0] == "bool":
-            raise IndexError("x.at[...]: a scalar boolean index is not supported; use a "
-                             "boolean array or integer indices")
-        if e[0] == "newaxis":
-            spec.append(("newaxis",))
-            continue
-        if e[0] == "slice":
-            s = e[1]
-            spec.append(("slice", s.start, s.stop, s.step))
-        else:
-            a = np.asarray(_check_int(e[1], dim, shape)) if e[0] == "int" else e[1]
-            spec.append(("array", len(arrays)))
-            arrays.append(_check_array(a, dim, shape))
-        dim += 1
-    while spec and spec[-1] == ("slice", None, None, None):
-        spec.pop()  # trailing whole axes are implied
+    """Index arrays and the scatter ``spec`` for ``x[idx]``, parsed exactly as
+    ``x[idx]`` is (see chainrule.numpy._indexing)."""
+    arrays, spec = gather_spec(_parse(idx, tuple(np.shape(x))), tuple(np.shape(x)), "x.at[...]")
     return arrays, normalize_spec(spec)
 
 

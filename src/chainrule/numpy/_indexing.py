@@ -18,7 +18,7 @@ from ..core import ConcretizationError, Tracer
 from ..primitives.elementwise import add, clamp, rem
 from ..primitives.indexing import gather
 from ..primitives.shape import expand_dims, reshape, rev, slice_, squeeze
-from ._promote import asarray
+from ._promote import _flat, asarray
 
 _VALID = ("only integers, slices (`:`), ellipsis (`...`), numpy.newaxis (`None`) and "
           "integer or boolean arrays are valid indices")
@@ -64,14 +64,6 @@ def _entry(item):
     if arr.dtype.kind not in "iu":
         raise IndexError(f"{_VALID}; got {type(item).__name__} of dtype {arr.dtype}")
     return ("int", int(arr)) if arr.ndim == 0 else ("array", arr)
-
-
-def _flat(xs):
-    for x in xs:
-        if isinstance(x, (list, tuple)):
-            yield from _flat(x)
-        else:
-            yield x
 
 
 def _consumes(e) -> int:
@@ -178,12 +170,13 @@ def _basic(x, shape, entries):
     return out
 
 
-def _advanced(x, shape, entries):
-    """Anything with an integer array: one gather (ints become 0-d arrays,
-    which NumPy treats alike)."""
+def gather_spec(entries, shape, what="indexing"):
+    """Index arrays and the gather/scatter ``spec`` for parsed ``entries``:
+    every int becomes a 0-d index array (NumPy treats them alike), slices and
+    new axes stay, trailing whole axes are implied."""
     if any(e[0] == "bool" for e in entries):
-        raise IndexError("a scalar boolean index combined with array indices is not "
-                         "supported; index with a boolean array instead")
+        raise IndexError(f"{what}: a scalar boolean index combined with array indices is "
+                         "not supported; index with a boolean array instead")
     arrays, spec, dim = [], [], 0
     for e in entries:
         if e[0] == "newaxis":
@@ -198,8 +191,14 @@ def _advanced(x, shape, entries):
             arrays.append(_check_array(a, dim, shape))
         dim += 1
     while spec and spec[-1] == ("slice", None, None, None):
-        spec.pop()  # trailing whole axes are implied
-    return gather(x, arrays, tuple(spec))
+        spec.pop()
+    return arrays, tuple(spec)
+
+
+def _advanced(x, shape, entries):
+    """Anything with an integer array: one gather."""
+    arrays, spec = gather_spec(entries, shape)
+    return gather(x, arrays, spec)
 
 
 # ------------------------------------------------------- take & friends ---

@@ -50,6 +50,7 @@ def check_dtype(arr: np.ndarray, fname: str) -> np.ndarray:
 
 
 def _flat(xs):
+    """The leaves of nested lists and tuples."""
     for x in xs:
         if isinstance(x, (list, tuple)):
             yield from _flat(x)
