@@ -156,3 +156,30 @@ def checkpoint(fun, *, policy=None, static_argnums=()):
 
 
 remat = checkpoint
+
+
+# --------------------------------------------------------------- samples ---
+# For the registry tests. ``saved`` stands for a dot_general whose output was
+# kept: its value is given, not computed from its operands, so finite
+# differences cannot check it (the registry tests say so); its rules are
+# dot_general's, checked there.
+
+
+def _remat_samples(rng):
+    from . import numpy as cnp
+    w, x = rng.normal(size=(3, 3)) * 0.5, rng.normal(size=(2, 3))
+    jaxpr, _ = trace_fun(lambda w, x: [cnp.tanh(x @ w)], [get_aval(w), get_aval(x)],
+                         "checkpoint sample")
+    return [((w, x), {"jaxpr": jaxpr, "policy": p})
+            for p in (checkpoint_policies.nothing_saveable, checkpoint_policies.dots_saveable)]
+
+
+def _saved_samples(rng):
+    from .primitives.dot import dot_general_p
+    x, w = rng.normal(size=(2, 3)), rng.normal(size=(3, 4))
+    dims = (((1,), (0,)), ((), ()))
+    return [((x, w, x @ w), {"prim": dot_general_p, "params": (("dimension_numbers", dims),)})]
+
+
+remat_p.samples = _remat_samples
+saved_p.samples = _saved_samples

@@ -667,3 +667,40 @@ def while_loop(cond_fun, body_fun, init_val, max_steps=None):
         final, _ = scan(step, leaves, None, length=int(max_steps))
         return tree_unflatten(tree, final)
     return tree_unflatten(tree, _bind_while(flat_cond, flat_body, [], [], leaves))
+
+
+# --------------------------------------------------------------- samples ---
+# For the registry tests: each sample's params are traced from small bodies
+# with no closed-over values, so the operands are exactly the listed arrays.
+
+
+def _cond_samples(rng):
+    from . import numpy as cnp
+    x = rng.normal(size=(3,))
+    branches, _ = _branches([lambda v: [cnp.sin(v) * v], lambda v: [cnp.exp(v) - v]],
+                            _avals([x]))
+    return [((np.asarray(i, np.int32), x), {"branches": branches}) for i in (0, 1)]
+
+
+def _scan_samples(rng):
+    from . import numpy as cnp
+    c, xs = rng.normal(size=(2,)), rng.normal(size=(4, 2))
+    jaxpr, _ = trace_fun(lambda k, x: [cnp.tanh(k * x + k), cnp.sum(k * x)],
+                         _avals([c]) + _x_avals([xs]), "scan sample")
+    return [((c, xs), {"jaxpr": jaxpr, "num_consts": 0, "num_carry": 1, "length": 4,
+                       "reverse": r}) for r in (False, True)]
+
+
+def _while_samples(rng):
+    from . import numpy as cnp
+    i, v = np.asarray(0, np.int64), rng.uniform(0.5, 1.5, size=(2,))
+    cj, _ = trace_fun(lambda n, x: [n < 3], _avals([i, v]), "while sample")
+    bj, _ = trace_fun(lambda n, x: [n + 1, cnp.sin(x) * x + 0.5], _avals([i, v]),
+                      "while sample")
+    return [((i, v), {"cond_jaxpr": cj, "body_jaxpr": bj, "cond_nconsts": 0,
+                      "body_nconsts": 0})]
+
+
+cond_p.samples = _cond_samples
+scan_p.samples = _scan_samples
+while_p.samples = _while_samples

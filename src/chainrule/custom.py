@@ -262,3 +262,32 @@ class custom_vjp:
 
 
 __all__ = ["custom_jvp", "custom_vjp"]
+
+
+# --------------------------------------------------------------- samples ---
+# For the registry tests: the rules of a sin(x)·x written by hand.
+
+def _sample_fun(x):
+    from . import numpy as cnp
+    return [cnp.sin(x) * x]
+
+
+def _sample_jvp(primals, tangents):
+    from . import numpy as cnp
+    (x,), (t,) = primals, tangents
+    return _sample_fun(x), [t * (cnp.cos(x) * x + cnp.sin(x))]
+
+
+def _sample_fwd(x):
+    from . import numpy as cnp
+    return _sample_fun(x), [cnp.cos(x) * x + cnp.sin(x)]
+
+
+def _sample_bwd(residuals, cts):
+    return [cts[0] * residuals[0]]
+
+
+custom_jvp_call_p.samples = lambda rng: [
+    ((rng.normal(size=(3,)),), {"fun": _sample_fun, "jvp": _sample_jvp})]
+custom_vjp_call_p.samples = lambda rng: [
+    ((rng.normal(size=(2, 2)),), {"fun": _sample_fun, "fwd": _sample_fwd, "bwd": _sample_bwd})]
