@@ -12,8 +12,6 @@ caller's interpreter, so an enclosing transform traces it: that is how
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
 from .config import check_nans, config, in_rule
@@ -25,9 +23,6 @@ from .core import (
     missing_rule,
     set_interpreter,
 )
-
-_no_context = contextlib.nullcontext()
-
 
 class ReverseTracer(PrimalTracer):
     __slots__ = ("node",)
@@ -130,14 +125,15 @@ class ReverseInterpreter(Interpreter):
             if n not in cts:
                 return
             ct = cts.pop(n)
-        wants = tuple(n is not None for n in rec.in_nodes)
-        with in_rule("VJP", rec.prim.name) if config.debug_nans else _no_context:
-            if rec.prim.vjp_fwd is not None:
-                in_cts = rec.prim.vjp(ct, rec.out, *rec.primals, wants=wants,
-                                      residuals=rec.residuals, **rec.params)
-            else:
-                in_cts = rec.prim.vjp(ct, rec.out, *rec.primals, wants=wants,
+        wants = tuple([n is not None for n in rec.in_nodes])
+        extra = {} if rec.prim.vjp_fwd is None else {"residuals": rec.residuals}
+        if config.debug_nans:
+            with in_rule("VJP", rec.prim.name):
+                in_cts = rec.prim.vjp(ct, rec.out, *rec.primals, wants=wants, **extra,
                                       **rec.params)
+        else:
+            in_cts = rec.prim.vjp(ct, rec.out, *rec.primals, wants=wants, **extra,
+                                  **rec.params)
         for n, x, c in zip(rec.in_nodes, rec.primals, in_cts):
             if n is None or c is None:
                 continue

@@ -111,7 +111,7 @@ def defderiv(prim: Primitive, *partials, nan_safe=False):
 
     def downstream(ct, partial, params, out, primals):
         if (type(ct) is np.ndarray and type(partial) is np.ndarray
-                and partial.shape == ct.shape and partial.dtype == ct.dtype
+                and partial.size >= 4096 and partial.shape == ct.shape and partial.dtype == ct.dtype
                 and partial.flags.owndata and partial.flags.writeable
                 and partial is not out and all(partial is not p for p in primals)):
             # eager, and the local derivative is a temporary this rule made:
@@ -126,6 +126,9 @@ def defderiv(prim: Primitive, *partials, nan_safe=False):
         return prod
 
     def vjp(ct, out, *primals, wants, **params):
+        if len(partials) == 1:  # the common unary case, without a generator
+            local = partials[0](out, *primals, **params)
+            return (unbroadcast(downstream(ct, local, params, out, primals), primals[0].shape),)
         return tuple(
             unbroadcast(downstream(ct, partial(out, *primals, **params), params, out, primals),
                         x.shape)
