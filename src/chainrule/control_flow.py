@@ -289,24 +289,29 @@ def bind_scan(body, consts_args, carry, xs, length, reverse, name="scan"):
 
 
 def _scan_jvp_full(primals, tangents, *, jaxpr, num_consts, num_carry, length, reverse):
+    # Two loops, the way partial evaluation splits them: the primal scan
+    # (which also emits the carry entering each step) runs on the primals
+    # alone, so it stays concrete when they are (eager jvp, linearize,
+    # jacfwd), and a tangent scan reads those carries as inputs.
     consts, carry, xs = _split_scan(primals, num_consts, num_carry)
     tc, tcarry, txs = _split_scan(_float_tangents(primals, tangents), num_consts, num_carry)
     nc, nk, nx = len(consts), len(carry), len(xs)
+    outs = bind_scan(_with_carry_out(jaxpr, num_consts, num_carry), consts, carry, xs, length,
+                     reverse)
+    n_out = len(out_avals(jaxpr))
+    primal_outs, carries_in = outs[:n_out], outs[n_out:]
 
-    def body(*a):
-        c, t_c = a[:nc], a[nc:2 * nc]
-        k, t_k = a[2 * nc:2 * nc + nk], a[2 * nc + nk:2 * nc + 2 * nk]
-        x, t_x = a[2 * nc + 2 * nk:2 * nc + 2 * nk + nx], a[2 * nc + 2 * nk + nx:]
-        outs, t_outs = _jvp_flat(runner(jaxpr), list(c) + list(k) + list(x),
-                                 list(t_c) + list(t_k) + list(t_x))
-        return outs[:nk] + t_outs[:nk] + outs[nk:] + t_outs[nk:]
+    def tangent_body(*a):
+        c, t_c, t_k = a[:nc], a[nc:2 * nc], a[2 * nc:2 * nc + nk]
+        x, t_x, k = a[2 * nc + nk:2 * nc + nk + nx], a[2 * nc + nk + nx:2 * nc + nk + 2 * nx], \
+            a[2 * nc + nk + 2 * nx:]
+        _, t_outs = _jvp_flat(runner(jaxpr), list(c) + list(k) + list(x),
+                              list(t_c) + list(t_k) + list(t_x))
+        return t_outs
 
-    outs = bind_scan(body, consts + tc, carry + tcarry, xs + txs, length, reverse)
-    ny = len(outs) // 2 - nk
-    res_carry, res_tcarry = outs[:nk], outs[nk:2 * nk]
-    res_ys, res_tys = outs[2 * nk:2 * nk + ny], outs[2 * nk + ny:]
-    none_if_int = [t if is_float(get_aval(t).dtype) else None for t in res_tcarry + res_tys]
-    return res_carry + res_ys, none_if_int
+    t_outs = bind_scan(tangent_body, consts + tc, tcarry, xs + txs + list(carries_in), length,
+                       reverse, name="scan (tangents)")
+    return primal_outs, [t if is_float(get_aval(t).dtype) else None for t in t_outs]
 
 
 def _scan_vjp_fwd(*args, jaxpr, num_consts, num_carry, length, reverse):
@@ -483,6 +488,14 @@ def _while_jvp_full(primals, tangents, *, cond_jaxpr, body_jaxpr, cond_nconsts,
                     body_nconsts):
     ncc, nbc = cond_nconsts, body_nconsts
     cc, bc, val = primals[:ncc], list(primals[ncc:ncc + nbc]), list(primals[ncc + nbc:])
+    length = _counted_trips(cond_jaxpr, body_jaxpr, ncc, nbc, list(cc), bc, val)
+    if length is not None:
+        # the trip count is known: the JVP is a scan of that length, which
+        # can be staged with traced tangents (linearize, jacfwd, hessian) and
+        # differentiated again, where a while over (primal, tangent) cannot
+        consts, params = _while_as_scan(cond_jaxpr, body_jaxpr, ncc, nbc, _avals(val), length)
+        return _scan_jvp_full(list(consts) + list(primals),
+                              [None] * len(consts) + list(tangents), **params)
     ts = _float_tangents(primals, tangents)
     tbc, tval = ts[ncc:ncc + nbc], ts[ncc + nbc:]
     nb, nv = len(bc), len(val)
@@ -512,6 +525,19 @@ def _trip_count(n):
     return int(np.max(n)) if np.size(n) else 0
 
 
+def _counted_trips(cond_jaxpr, body_jaxpr, ncc, nbc, cc, bc, val):
+    """Run the loop with a step counter: its trip count, or None when only
+    known abstractly (under jit)."""
+    nv = len(val)
+
+    def counted_body(*a):
+        return run(body_jaxpr, *a[:nbc], *a[nbc:nbc + nv]) + [a[-1] + 1]
+
+    counted = _bind_while(lambda *a: run(cond_jaxpr, *a[:ncc], *a[ncc:ncc + nv]),
+                          counted_body, cc, bc, val + [np.asarray(0, np.int64)])
+    return _trip_count(counted[-1])
+
+
 def _while_as_scan(cond_jaxpr, body_jaxpr, ncc, nbc, carry_avals, length):
     """The loop as a scan of ``length`` masked steps (a finished loop keeps
     its value): params and consts of a scan over (cc, bc, val)."""
@@ -538,14 +564,7 @@ def _while_vjp_fwd(*args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
     # and the scan runs the longest; finished examples keep their values.
     ncc, nbc = cond_nconsts, body_nconsts
     cc, bc, val = list(args[:ncc]), list(args[ncc:ncc + nbc]), list(args[ncc + nbc:])
-    nv = len(val)
-
-    def counted_body(*a):
-        return run(body_jaxpr, *a[:nbc], *a[nbc:nbc + nv]) + [a[-1] + 1]
-
-    counted = _bind_while(lambda *a: run(cond_jaxpr, *a[:ncc], *a[ncc:ncc + nv]),
-                          counted_body, cc, bc, val + [np.asarray(0, np.int64)])
-    length = _trip_count(counted[-1])
+    length = _counted_trips(cond_jaxpr, body_jaxpr, ncc, nbc, cc, bc, val)
     if length is None:
         raise NotImplementedError(
             "reverse mode through while_loop with a traced trip count (under jit or "
