@@ -1,6 +1,5 @@
 import collections
 import dataclasses
-import time
 
 import numpy as np
 import pytest
@@ -285,18 +284,13 @@ def test_tree_transpose():
         tree_transpose(outer, inner, [{"a": 1, "b": 2}])
 
 
-def test_flat_list_of_1000_arrays_is_fast():
+def test_flat_list_of_1000_arrays_round_trips_by_identity():
+    # (its speed is measured, not asserted: no timing thresholds in tests)
     arrays = [np.zeros(2) for _ in range(1000)]
     leaves, treedef = tree_flatten(arrays)
     assert len(leaves) == 1000 and all(a is b for a, b in zip(leaves, arrays, strict=True))
     rebuilt = tree_unflatten(treedef, leaves)
     assert all(a is b for a, b in zip(rebuilt, arrays, strict=True))
-    start = time.perf_counter()
-    for _ in range(100):
-        leaves, treedef = tree_flatten(arrays)
-        tree_unflatten(treedef, leaves)
-    per_call = (time.perf_counter() - start) / 100
-    assert per_call < 5e-3  # generous: ~0.2 ms expected
 
 
 leaf_values = st.integers(-1000, 1000)
