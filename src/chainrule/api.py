@@ -304,7 +304,7 @@ def _batched(fn, leaves, chunk_size):
     total = sum(int(np.size(x)) for x in leaves)
     step = chunk_size or max(total, 1)
     chunks = []
-    for start in range(0, total, step):
+    for start in range(0, total or 1, step):  # no rows: one empty chunk
         basis = _basis(leaves, start, min(start + step, total))
         chunks.append(vmap(fn)(*basis))
     if len(chunks) == 1:

@@ -33,31 +33,45 @@ phase: contextvars.ContextVar[str] = contextvars.ContextVar("chainrule_phase",
                                                             default="the forward pass")
 
 
+# The user's line a running rule belongs to, when it is not on the stack (a
+# VJP rule runs in the backward pass, long after its primitive was recorded).
+origin: contextvars.ContextVar[str | None] = contextvars.ContextVar("chainrule_origin",
+                                                                   default=None)
+
+
 @contextlib.contextmanager
-def in_rule(kind: str, prim_name: str):
+def in_rule(kind: str, prim_name: str, line: str | None = None):
     if not config.debug_nans:
         yield
         return
     token = phase.set(f"the {kind} rule of '{prim_name}'")
+    token_line = origin.set(line) if line is not None else None
     try:
         yield
     finally:
         phase.reset(token)
+        if token_line is not None:
+            origin.reset(token_line)
 
 
 def user_line() -> str:
     """The innermost stack frame outside chainrule: the user's own call."""
+    line = origin.get()
+    if line is not None:
+        return line
     for frame in reversed(traceback.extract_stack()):
         if not os.path.abspath(frame.filename).startswith(_PACKAGE_DIR):
             return f"{frame.filename}:{frame.lineno} ({frame.line})"
     return "<unknown>"
 
 
-def check_nans(prim_name: str, out) -> None:
+def check_nans(prim_name: str, out, what: str | None = None) -> None:
+    """Raise if a concrete result (an ndarray or a NumPy scalar) holds a NaN."""
     import numpy as np
     outs = out if isinstance(out, (list, tuple)) else [out]
     for o in outs:
-        if o.dtype.kind in "fc" and np.isnan(o).any():
+        if (isinstance(o, (np.ndarray, np.generic)) and o.dtype.kind in "fc"
+                and np.isnan(o).any()):
             raise FloatingPointError(
-                f"debug_nans: primitive '{prim_name}' produced NaN in {phase.get()}, "
-                f"called from {user_line()}")
+                f"debug_nans: primitive '{prim_name}' produced NaN in "
+                f"{what or phase.get()}, called from {user_line()}")

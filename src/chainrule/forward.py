@@ -56,7 +56,7 @@ class JVPInterpreter(Interpreter):
                     t_out = prim.jvp(primals, tangents, out, **params)
         if config.debug_nans:
             for t in (t_out if prim.multiple_results else [t_out]):
-                if isinstance(t, np.ndarray):
+                if isinstance(t, (np.ndarray, np.generic)):  # concrete (0-d included)
                     with in_rule("JVP", prim.name):
                         check_nans(prim.name, t)
         if prim.multiple_results:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import check_nans, config, in_rule
+from .config import check_nans, config, in_rule, user_line
 from .core import (
     Interpreter,
     PrimalTracer,
@@ -36,11 +36,13 @@ class ReverseTracer(PrimalTracer):
 class Record:
     """One primitive application on the tape (the lectures' graph node)."""
 
-    __slots__ = ("prim", "params", "primals", "out", "in_nodes", "out_nodes", "residuals")
+    __slots__ = ("prim", "params", "primals", "out", "in_nodes", "out_nodes", "residuals",
+                 "line")
 
-    def __init__(self, prim, params, primals, out, in_nodes, out_nodes, residuals):
+    def __init__(self, prim, params, primals, out, in_nodes, out_nodes, residuals, line=None):
         self.prim, self.params, self.primals, self.out = prim, params, primals, out
         self.in_nodes, self.out_nodes, self.residuals = in_nodes, out_nodes, residuals
+        self.line = line  # the user's line that applied it (debug_nans only)
 
 
 class ReverseInterpreter(Interpreter):
@@ -83,7 +85,8 @@ class ReverseInterpreter(Interpreter):
             return out  # integer or boolean results carry no gradient
         if prim.vjp is None:
             raise missing_rule(prim, "vjp (reverse mode)")
-        self.tape.append(Record(prim, params, primals, out, in_nodes, out_nodes, residuals))
+        self.tape.append(Record(prim, params, primals, out, in_nodes, out_nodes, residuals,
+                                user_line() if config.debug_nans else None))
         tracers = [o if n is None else ReverseTracer(self, o, n) for o, n in zip(outs, out_nodes)]
         return tracers if prim.multiple_results else tracers[0]
 
@@ -128,7 +131,7 @@ class ReverseInterpreter(Interpreter):
         wants = tuple([n is not None for n in rec.in_nodes])
         extra = {} if rec.prim.vjp_fwd is None else {"residuals": rec.residuals}
         if config.debug_nans:
-            with in_rule("VJP", rec.prim.name):
+            with in_rule("VJP", rec.prim.name, rec.line):
                 in_cts = rec.prim.vjp(ct, rec.out, *rec.primals, wants=wants, **extra,
                                       **rec.params)
         else:
@@ -137,15 +140,23 @@ class ReverseInterpreter(Interpreter):
         for n, x, c in zip(rec.in_nodes, rec.primals, in_cts):
             if n is None or c is None:
                 continue
-            if config.debug_nans and isinstance(c, np.ndarray):
-                with in_rule("VJP", rec.prim.name):
+            if config.debug_nans:  # concrete cotangents (ndarrays and NumPy scalars)
+                with in_rule("VJP", rec.prim.name, rec.line):
                     check_nans(rec.prim.name, c)
             if c.shape != x.shape:
                 raise AssertionError(
                     f"internal error: VJP rule of '{rec.prim.name}' returned a "
                     f"cotangent of shape {np.shape(c)} for an operand of shape "
                     f"{np.shape(x)}")
-            cts[n] = cts[n] + c if n in cts else c
+            if n in cts:
+                cts[n] = cts[n] + c
+                if config.debug_nans:  # inf + -inf where a value's gradients meet
+                    with in_rule("VJP", rec.prim.name, rec.line):
+                        check_nans(rec.prim.name, cts[n], "the sum of the cotangents of a "
+                                   f"value used more than once (after the VJP rule of "
+                                   f"'{rec.prim.name}')")
+            else:
+                cts[n] = c
 
 
 def _zeros_like(x):

@@ -19,10 +19,12 @@ import functools
 import inspect
 import logging
 import os
+import threading
 import traceback
 
 import numpy as np
 
+from ..config import config
 from ..core import (ClosedJaxpr, ConcretizationError, Primitive, StagingTracer, Tracer,
                     _eval, current_interpreter, eval_jaxpr, is_float, trace_to_jaxpr)
 from ..tree_util import tree_flatten, tree_unflatten
@@ -38,6 +40,11 @@ if os.environ.get("CHAINRULE_LOG_COMPILES", "") not in ("", "0"):
 
 stats = cache.stats
 stats.update(traces=0, plans=0)
+
+# Held while tracing and building executables, so that threads calling a jitted
+# function for the first time trace and compile it once (kernels have their own
+# lock in cache.py). Reentrant: tracing one jitted function may call another.
+_trace_lock = threading.RLock()
 
 
 def reset_stats():
@@ -70,7 +77,11 @@ class JitJaxpr(ClosedJaxpr):
     def executable(self):
         ex = self.__dict__.get("_executable")
         if ex is None:
-            ex = self.__dict__["_executable"] = compile_jaxpr(self, getattr(self, "_name", "jit"))
+            with _trace_lock:
+                ex = self.__dict__.get("_executable")
+                if ex is None:
+                    ex = self.__dict__["_executable"] = compile_jaxpr(
+                        self, getattr(self, "_name", "jit"))
         return ex
 
 
@@ -104,7 +115,8 @@ def _jit_jvp(primals, tangents, out, *, jaxpr, name):
             return [t for t, f in zip(t_out, outs_float) if f]
 
         jvp_fun.__name__ = f"jvp_{name}"
-        fwd = jaxpr.__dict__["_jvp_jit"] = jit(jvp_fun)
+        # setdefault: threads racing here share one jit (and so one trace)
+        fwd = jaxpr.__dict__.setdefault("_jvp_jit", jit(jvp_fun))
     ts = [t if t is not None else np.zeros(np.shape(p), np.dtype(p.dtype))
           for p, t in zip(primals, tangents) if is_float(np.dtype(p.dtype))]
     t_out = iter(fwd(list(primals), ts))
@@ -122,7 +134,7 @@ def _jit_vjp(ct, out, *primals, wants, jaxpr, name):
             return [g for g, p in zip(gs, primals) if is_float(np.dtype(p.dtype))]
 
         vjp_fun.__name__ = f"vjp_{name}"
-        bwd = jaxpr.__dict__["_vjp_jit"] = jit(vjp_fun)
+        bwd = jaxpr.__dict__.setdefault("_vjp_jit", jit(vjp_fun))
     cts = [c if c is not None else np.zeros(a.shape, a.dtype)
            for c, a in zip(ct, jaxpr.out_avals)]
     gs = iter(bwd(list(primals), cts))
@@ -144,7 +156,7 @@ def _jit_batch(axis_size, args, dims, *, jaxpr, name):
             return list(vmap(_flat_fun(jaxpr), in_axes=tuple(dims), axis_size=axis_size)(*xs))
 
         batched.__name__ = f"vmap_{name}"
-        fn = cache_[key] = jit(batched)
+        fn = cache_.setdefault(key, jit(batched))
     outs = fn(*args)
     return list(outs), [0] * len(outs)
 
@@ -250,7 +262,8 @@ class JitFunction:
 
     # -- the hot path -------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        if not kwargs and not self.static_argnums and current_interpreter() is _eval:
+        if (not kwargs and not self.static_argnums and current_interpreter() is _eval
+                and not config.debug_nans):
             try:
                 key = tuple([(a.shape, a.dtype) if type(a) is np.ndarray else None
                              for a in args])
@@ -282,14 +295,30 @@ class JitFunction:
         key = (in_tree, avals, static)
         entry = self._entries.get(key)
         if entry is None:
-            entry = self._trace(args, static, in_tree, leaves, key)
+            with _trace_lock:  # another thread may have traced it meanwhile
+                entry = self._entries.get(key)
+                if entry is None:
+                    entry = self._trace(args, static, in_tree, leaves, key)
         traced = any(isinstance(x, Tracer) for x in leaves)
         if traced or current_interpreter() is not _eval or entry.executable is None:
             consts = getattr(entry.closed, "_tracer_consts", [])
             outs = jit_p.bind(*consts, *leaves, name=self._name, jaxpr=entry.closed)
         else:
             outs = entry.executable.run(*leaves)
+            if config.debug_nans:
+                self._check_nans(args, kwargs, outs)
         return tree_unflatten(entry.out_tree, list(outs))
+
+    def _check_nans(self, args, kwargs, outs):
+        """debug_nans under jit: compiled code has no per-primitive checks, so a
+        NaN in a result re-runs the function op by op (as JAX does), whose checks
+        name the primitive and the user's line."""
+        if not any(isinstance(o, np.ndarray) and o.dtype.kind in "fc" and np.isnan(o).any()
+                   for o in outs):
+            return
+        self.fun(*args, **kwargs)  # raises FloatingPointError at the first NaN
+        raise FloatingPointError(f"debug_nans: {self._where} produced NaN in its compiled "
+                                 "code, but not when run op by op")
 
     def _trace(self, args, static, in_tree, leaves, key):
         from ..api import _as_leaf
@@ -385,7 +414,8 @@ class JitFunction:
         static, dyn_args, dyn_kwargs = self._split(args, kwargs)
         leaves, in_tree = _flatten_args((dyn_args, dyn_kwargs), self._where)
         key = (in_tree, tuple((tuple(np.shape(x)), np.dtype(x.dtype)) for x in leaves), static)
-        entry = self._entries.get(key) or self._trace(args, static, in_tree, leaves, key)
+        with _trace_lock:
+            entry = self._entries.get(key) or self._trace(args, static, in_tree, leaves, key)
         return Lowered(entry.closed, entry.closed.executable())
 
 

@@ -6,20 +6,23 @@ memory, that identifies the Numba dispatcher. On disk, in a per-user
 directory (``CHAINRULE_CACHE_DIR``, default ``~/.cache/chainrule``, created
 owner-only), each kernel is a small Python module named by a hash of the
 canonical form and the Numba, chainrule and Python versions. It holds the
-generated source and a checksum line; it is imported (and so compiled by
+generated source and a checksum line; it is used (run, and compiled by
 Numba with ``cache=True``, whose machine-code cache lives next to it) only
 if its bytes are exactly what we would write now, so a corrupt or stale
-entry is rewritten and recompiled, never trusted.
+entry is rewritten and recompiled, never trusted. Entries are written to a
+temporary file and renamed into place, so a reader never sees half an entry.
+A directory that another user owns or can write to is refused.
 ``CHAINRULE_DISABLE_JIT_CACHE=1`` turns the disk cache off.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import sys
 import tempfile
+import threading
+import types
 import warnings
 from pathlib import Path
 
@@ -30,6 +33,9 @@ _VERSION = "0.1.0"
 stats = {"kernel_compiles": 0, "kernel_memory_hits": 0, "kernel_disk_loads": 0,
          "kernel_disk_corrupt": 0}
 _memory: dict[str, object] = {}
+# compile_kernel runs under this lock: threads that need the same kernel at the
+# same time compile it once (and the counters above stay exact)
+_lock = threading.RLock()
 _HEADER = "import math\nimport numpy as np\n\n"
 
 
@@ -42,7 +48,13 @@ def _chainrule_version():
 
 
 def cache_dir() -> Path | None:
-    """The disk cache directory, created owner-only; None when disabled or unsafe."""
+    """The disk cache directory, created owner-only; None when disabled or unsafe.
+
+    Numba's cache files next to the kernels are pickles, so a directory that
+    another user owns or can write to (group/other write permission) is refused
+    (with a warning), not repaired: what is in it may not be ours. Read and
+    execute bits for others are only tightened to 0700.
+    """
     if os.environ.get("CHAINRULE_DISABLE_JIT_CACHE", "") not in ("", "0"):
         return None
     path = Path(os.environ.get("CHAINRULE_CACHE_DIR")
@@ -54,6 +66,9 @@ def cache_dir() -> Path | None:
             st = p.stat()
             if hasattr(os, "getuid") and st.st_uid != os.getuid():
                 raise PermissionError(f"{p} is owned by another user")
+            if st.st_mode & 0o022:
+                raise PermissionError(f"{p} is writable by other users (mode "
+                                      f"{oct(st.st_mode & 0o777)}; use chmod 700)")
             if st.st_mode & 0o077:
                 os.chmod(p, 0o700)
     except OSError as err:
@@ -62,16 +77,19 @@ def cache_dir() -> Path | None:
     return path
 
 
-def array_type(dtype, ndim):
+def array_type(dtype, ndim, readonly=False):
     import numba
     from numba import types as nt
-    return nt.Array(numba.from_dtype(np.dtype(dtype)), ndim, "C")
+    return nt.Array(numba.from_dtype(np.dtype(dtype)), ndim, "C", readonly=readonly)
 
 
 def signature(n_extents, arrays):
-    """``void(int64 * n, arrays...)`` with ``arrays = [(dtype, ndim)]``."""
+    """``void(int64 * n, arrays...)`` with ``arrays = [(dtype, ndim)]`` or
+    ``[(dtype, ndim, readonly)]``: kernel inputs are declared read-only, so that
+    read-only arrays (np.broadcast_to views, arrays with writeable=False) are
+    accepted as they are; a writeable array converts to that type too."""
     from numba import types as nt
-    return nt.void(*([nt.int64] * n_extents + [array_type(d, n) for d, n in arrays]))
+    return nt.void(*([nt.int64] * n_extents + [array_type(*a) for a in arrays]))
 
 
 def _key(source, sig) -> str:
@@ -127,12 +145,14 @@ def _from_disk(directory: Path, key: str, source, sig):
             for f in _numba_cache_files(path):
                 f.unlink(missing_ok=True)
         _write_atomic(path, text)
-    spec = importlib.util.spec_from_file_location(f"chainrule_kernel_{key[:16]}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    sys.modules[spec.name] = module  # Numba's cached environment re-imports it by name
-    if module.kernel.__code__.co_filename != str(path):  # pragma: no cover
-        raise RuntimeError("kernel module loaded from an unexpected place")
+    # Run the text just checked (or written), named by the file so that Numba's
+    # cache lives next to it, rather than importing the file: an import would
+    # read it again and trust a __pycache__/*.pyc, neither of which was checked.
+    name = f"chainrule_kernel_{key[:16]}"
+    module = types.ModuleType(name)
+    module.__file__ = str(path)
+    exec(compile(text, str(path), "exec"), module.__dict__)
+    sys.modules[name] = module  # Numba's cached environment re-imports it by name
     try:
         disp = _njit(module.kernel, sig, cache=True)
     except Exception:
@@ -146,6 +166,11 @@ def _from_disk(directory: Path, key: str, source, sig):
 
 def compile_kernel(source: str, sig):
     """The compiled kernel for this canonical form (source, signature)."""
+    with _lock:
+        return _compile_kernel(source, sig)
+
+
+def _compile_kernel(source: str, sig):
     key = _key(source, sig)
     disp = _memory.get(key)
     if disp is not None:

@@ -116,7 +116,7 @@ class Executable:
                 k.source = generate(k.spec)
                 arrays = ([(v.aval.dtype, len(k.extents)) for v in k.outputs]
                           + [(v.aval.dtype, len(k.extents)) for v in k.reductions]
-                          + [(b.aval.dtype, len(k.extents)) for b, _ in k.inputs])
+                          + [(b.aval.dtype, len(k.extents), True) for b, _ in k.inputs])
                 disp = cache.compile_kernel(k.source, cache.signature(len(k.extents), arrays))
             except Exception as err:  # CodegenError, Numba's errors
                 if not isinstance(err, CodegenError):

@@ -96,12 +96,14 @@ defderiv(div_p, lambda out, x, y: 1 / y, lambda out, x, y: neg(out) / y, nan_saf
 def _pow_dx(out, x, y):
     # y * x**(y-1), with 0**0's derivative taken as 0 (as JAX does)
     safe = y * pow(x, y - 1)
-    return select(eq(y, 0), np.zeros((), out.dtype), safe)
+    # compare with a zero of y's own dtype: under tracing a Python 0 would be an
+    # int64 literal, and eq (like every primitive) wants one dtype
+    return select(eq(y, np.zeros((), y.dtype)), np.zeros((), out.dtype), safe)
 
 
 def _pow_dy(out, x, y):
     # log(x) * out, with the x == 0 term taken as 0 instead of 0 * -inf
-    is_zero = eq(x, 0)
+    is_zero = eq(x, np.zeros((), x.dtype))
     return select(is_zero, np.zeros((), out.dtype), log(select(is_zero, np.ones((), x.dtype), x)) * out)
 
 
