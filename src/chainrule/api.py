@@ -135,7 +135,9 @@ def vjp(fun, *primals, has_aux=False):
                 raise ValueError(f"{where}: cotangent {i} has shape {np.shape(c)}, but "
                                  f"the output it pairs with has shape {np.shape(o)}")
             if is_float(o.dtype) and c.dtype != o.dtype:
-                if isinstance(c, np.ndarray) and c.dtype.kind in "biuf" and o.dtype.kind == "f":
+                # real cotangents of complex outputs are cast too
+                castable = "biuf" if o.dtype.kind == "f" else "biufc"
+                if isinstance(c, np.ndarray) and c.dtype.kind in castable:
                     c = c.astype(o.dtype)
                 else:
                     raise TypeError(f"{where}: cotangent {i} has dtype {c.dtype}, but the "
@@ -147,22 +149,51 @@ def vjp(fun, *primals, has_aux=False):
     return (value, vjp_fun, aux) if has_aux else (value, vjp_fun)
 
 
-def value_and_grad(fun, argnums=0, has_aux=False):
+def _check_holomorphic_inputs(leaves, where, argnums):
+    for x in leaves:
+        if get_aval(x).dtype.kind != "c":
+            raise TypeError(
+                f"{where} with holomorphic=True needs complex inputs, but an argument in "
+                f"argnums={argnums} has dtype {get_aval(x).dtype} (pass complex values, "
+                "e.g. x.astype(complex))")
+
+
+def _check_output_kind(out, where, holomorphic):
+    """Complex outputs need ``holomorphic=True``, which needs them (as JAX)."""
+    for o in out:
+        if not is_float(o.dtype):
+            continue
+        if holomorphic and o.dtype.kind != "c":
+            raise TypeError(f"{where} with holomorphic=True needs complex outputs, but the "
+                            f"function returned {o.dtype}")
+        if not holomorphic and o.dtype.kind == "c":
+            raise TypeError(
+                f"{where} needs real-valued outputs, but the function returned "
+                f"{o.dtype}. For a holomorphic function pass holomorphic=True (the result "
+                "is then the complex derivative f'(z)); otherwise use vjp, or differentiate "
+                "a real function of the output (its real part, abs(...)**2, ...). See "
+                "docs/complex.md for the convention.")
+
+
+def value_and_grad(fun, argnums=0, has_aux=False, holomorphic=False):
     """A function returning ``(fun(*args), gradient)`` of a scalar ``fun``
-    with respect to the arguments named by ``argnums`` (reverse mode)."""
+    with respect to the arguments named by ``argnums`` (reverse mode).
+    ``holomorphic`` as for ``grad``."""
     where = f"grad({describe(fun)})"
 
     @functools.wraps(fun)
     def value_and_grad_fun(*args, **kwargs):
         dyn_fun, dyn = _partial_args(fun, args, kwargs, argnums, where)
         leaves, _ = tree_flatten(dyn)
+        leaves = [_as_leaf(x, where) for x in leaves]
         for x in leaves:
-            x = _as_leaf(x, where)
             if not is_float(get_aval(x).dtype):
                 raise TypeError(
                     f"{where} needs floating-point inputs, but an argument in argnums="
                     f"{argnums} has dtype {get_aval(x).dtype}. Pass floats (e.g. "
                     "x.astype(float)) or leave that argument out of argnums.")
+        if holomorphic:
+            _check_holomorphic_inputs(leaves, where, argnums)
         out, out_tree, pullback, aux = _vjp(dyn_fun, dyn, has_aux, where)
         if len(out) != 1 or np.shape(out[0]) != () or not is_float(out[0].dtype):
             got = tree_unflatten(out_tree, [f"{o.dtype}{list(np.shape(o))}" for o in out])
@@ -170,6 +201,7 @@ def value_and_grad(fun, argnums=0, has_aux=False):
                 f"{where} needs a function that returns one real scalar, but it returned "
                 f"{got}. For a non-scalar output use jacrev for the Jacobian or vjp for "
                 "vector-Jacobian products (or reduce it, e.g. with sum).")
+        _check_output_kind(out, where, holomorphic)
         g = pullback([np.ones((), out[0].dtype)], consume=True)  # used once: free as we go
         g = g[0] if isinstance(argnums, int) else g
         value = tree_unflatten(out_tree, out)
@@ -178,13 +210,20 @@ def value_and_grad(fun, argnums=0, has_aux=False):
     return value_and_grad_fun
 
 
-def grad(fun, argnums=0, has_aux=False):
+def grad(fun, argnums=0, has_aux=False, holomorphic=False):
     """The gradient of a scalar function, by reverse mode.
 
     ``grad(f)(x)`` has the structure of ``x``; with ``argnums`` a tuple, a
     tuple of gradients; with ``has_aux``, ``(gradient, aux)``.
+
+    Complex numbers (JAX's convention, see docs/complex.md): ``f`` must return
+    a real scalar, and for complex ``z = x + iy`` the result is
+    ``∂f/∂x - i ∂f/∂y`` (step along its conjugate to increase ``f``;
+    PyTorch returns the conjugate, ``∂f/∂x + i ∂f/∂y``). With
+    ``holomorphic=True``, ``f`` takes complex inputs and returns a complex
+    scalar, and the result is the complex derivative ``f'(z)``.
     """
-    vg = value_and_grad(fun, argnums, has_aux)
+    vg = value_and_grad(fun, argnums, has_aux, holomorphic)
 
     @functools.wraps(fun)
     def grad_fun(*args, **kwargs):
@@ -312,35 +351,49 @@ def _batched(fn, leaves, chunk_size):
     return [cnp.concatenate(parts, axis=0) for parts in zip(*chunks)]
 
 
-def _jacobian_args(fun, args, kwargs, argnums, where):
+def _jacobian_args(fun, args, kwargs, argnums, where, holomorphic=False, real_inputs=False):
     """The differentiated arguments (one pytree, or a tuple for tuple
-    argnums), their float leaves, and ``fun`` as a function of that pytree."""
+    argnums), their float leaves, and ``fun`` as a function of that pytree.
+    ``holomorphic`` requires complex leaves; ``real_inputs`` (forward mode
+    without it) rejects them, as JAX does."""
     dyn_fun, dyn = _partial_args(fun, args, kwargs, argnums, where)
     dyn = dyn[0] if isinstance(argnums, int) else dyn
     leaves, in_tree = _flatten_args(dyn, where)
     for x in leaves:
         if not is_float(get_aval(x).dtype):
             raise TypeError(f"{where} needs floating-point inputs, got {get_aval(x).dtype}")
+        if real_inputs and not holomorphic and get_aval(x).dtype.kind == "c":
+            raise TypeError(
+                f"{where} needs real inputs, got {get_aval(x).dtype}. For a holomorphic "
+                "function pass holomorphic=True; otherwise use jvp, or jacrev of a "
+                "real-valued function")
+    if holomorphic:
+        _check_holomorphic_inputs(leaves, where, argnums)
     call = (lambda d: dyn_fun(d)) if isinstance(argnums, int) else (lambda d: dyn_fun(*d))
     return call, dyn, leaves, in_tree
 
 
-def jacfwd(fun, argnums=0, has_aux=False, chunk_size=None):
+def jacfwd(fun, argnums=0, has_aux=False, chunk_size=None, holomorphic=False):
     """The Jacobian by forward mode: a JVP per input element, all of them in
     one batched (vmapped) pass, so it is the cheaper mode when inputs are
     fewer than outputs. The result has shape ``out.shape + in.shape`` for each
-    (output, input) pair of leaves; ``chunk_size`` caps the batch."""
+    (output, input) pair of leaves; ``chunk_size`` caps the batch. Inputs are
+    real; with ``holomorphic=True`` inputs and outputs are complex and the
+    result is the complex Jacobian ``∂f/∂z``."""
     from . import numpy as cnp
 
     where = f"jacfwd({describe(fun)})"
 
     def jac_fun(*args, **kwargs):
-        call, dyn, leaves, in_tree = _jacobian_args(fun, args, kwargs, argnums, where)
+        call, dyn, leaves, in_tree = _jacobian_args(fun, args, kwargs, argnums, where,
+                                                    holomorphic, real_inputs=True)
         if has_aux:
             out, f_jvp, aux = linearize(call, dyn, has_aux=True)
         else:
             out, f_jvp = linearize(call, dyn)
         out_leaves, out_tree = tree_flatten(out)
+        if holomorphic:
+            _check_output_kind([get_aval(o) for o in out_leaves], where, True)
         if not leaves:
             return tree_unflatten(out_tree, [tree_unflatten(in_tree, []) for _ in out_leaves])
         columns = _batched(lambda *t: tree_flatten(f_jvp(tree_unflatten(in_tree, list(t))))[0],
@@ -361,18 +414,23 @@ def jacfwd(fun, argnums=0, has_aux=False, chunk_size=None):
     return jac_fun
 
 
-def jacrev(fun, argnums=0, has_aux=False, chunk_size=None):
+def jacrev(fun, argnums=0, has_aux=False, chunk_size=None, holomorphic=False):
     """The Jacobian by reverse mode: a VJP per output element, all of them in
     one batched (vmapped) backward pass over a single recorded tape, so it is
     the cheaper mode when outputs are fewer than inputs. The result has shape
-    ``out.shape + in.shape`` for each (output, input) pair of leaves."""
+    ``out.shape + in.shape`` for each (output, input) pair of leaves. Outputs
+    are real (complex inputs follow ``grad``'s convention); with
+    ``holomorphic=True`` inputs and outputs are complex and the result is the
+    complex Jacobian ``∂f/∂z``."""
     from . import numpy as cnp
 
     where = f"jacrev({describe(fun)})"
 
     def jac_fun(*args, **kwargs):
-        call, dyn, leaves, in_tree = _jacobian_args(fun, args, kwargs, argnums, where)
+        call, dyn, leaves, in_tree = _jacobian_args(fun, args, kwargs, argnums, where,
+                                                    holomorphic)
         out, out_tree, pullback, aux = _vjp(call, (dyn,), has_aux, where)
+        _check_output_kind(out, where, holomorphic)
         float_out = [o for o in out if is_float(o.dtype)]
         if not float_out or not leaves:
             rows = None
@@ -400,9 +458,10 @@ def jacrev(fun, argnums=0, has_aux=False, chunk_size=None):
     return jac_fun
 
 
-def hessian(fun, argnums=0, has_aux=False):
+def hessian(fun, argnums=0, has_aux=False, holomorphic=False):
     """Second derivatives, forward-over-reverse: ``jacfwd(jacrev(fun))``."""
-    return jacfwd(jacrev(fun, argnums, has_aux), argnums, has_aux)
+    return jacfwd(jacrev(fun, argnums, has_aux, holomorphic=holomorphic), argnums, has_aux,
+                  holomorphic=holomorphic)
 
 
 # ------------------------------------------------------------ staging ---

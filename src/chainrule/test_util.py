@@ -4,6 +4,13 @@
 difference along a random direction, and reverse mode by the identity
 ``<ct, J t> = <Jᵀ ct, t>`` (the VJP against the numerical JVP), then repeats
 both on the derivative functions themselves for higher orders.
+
+Complex arguments are perturbed in both their real and imaginary parts, and
+the pairing of cotangents with tangents is ``Re(sum(a * b))``, without
+conjugation: reverse mode is the transpose of forward mode under that real
+inner product, which is JAX's convention (``vjp`` of a holomorphic ``f`` is
+``ct * f'(z)``; see docs/complex.md). It is the same check as JAX's
+``Re<t, conj(vjp(conj(ct)))>`` with the conjugating inner product.
 """
 
 from __future__ import annotations
@@ -21,23 +28,40 @@ def _is_float(x):
     return np.asarray(x).dtype.kind in "fc"
 
 
+def _is_complex(x):
+    return np.asarray(x).dtype.kind == "c"
+
+
+def _as_wide(x):
+    """float64, or complex128 for complex values: where differences are taken."""
+    return np.asarray(x, np.complex128 if _is_complex(x) else np.float64)
+
+
 def _random_like(rng, x):
     x = np.asarray(x)
     if not _is_float(x):
         return np.zeros(x.shape, x.dtype)
+    if _is_complex(x):  # a direction in both the real and the imaginary part
+        return (rng.standard_normal(x.shape)
+                + 1j * rng.standard_normal(x.shape)).astype(x.dtype)
     return rng.standard_normal(x.shape).astype(x.dtype)
 
 
 def _inner(xs, ys):
+    """``Re(sum(x * y))`` over the float leaves: the real pairing under which
+    the VJP is the transpose of the JVP (no conjugation, JAX's convention)."""
     total = 0.0
     for x, y in zip(tree_flatten(xs)[0], tree_flatten(ys)[0]):
         if _is_float(x) and _is_float(y):
-            total += float(np.sum(np.asarray(x, np.float64) * np.asarray(y, np.float64)))
+            total += float(np.real(np.sum(_as_wide(x) * _as_wide(y))))
     return total
 
 
 def _dtype_of(tree):
+    """The least precise float dtype among the leaves (complex64 counts as
+    float32, complex128 as float64): it sets the step and the tolerance."""
     dtypes = [np.asarray(x).dtype for x in tree_flatten(tree)[0] if _is_float(x)]
+    dtypes = [np.dtype(np.finfo(d).dtype) for d in dtypes]
     return min(dtypes, key=lambda d: d.itemsize) if dtypes else np.dtype(np.float64)
 
 
@@ -50,7 +74,7 @@ def numerical_jvp(f, primals, tangents, eps):
     def difference(a, b):
         if not _is_float(a):  # integer (or float0) outputs have no derivative
             return np.zeros(np.shape(a))
-        return (np.asarray(a, np.float64) - np.asarray(b, np.float64)) / (2 * eps)
+        return (_as_wide(a) - _as_wide(b)) / (2 * eps)
     return tree_map(difference, plus, minus)
 
 
@@ -59,7 +83,7 @@ def _assert_close(actual, expected, atol, rtol, what):
     for a, e in zip(a_leaves, e_leaves):
         if not _is_float(a):
             continue  # integer outputs: their tangents are float0 zeros
-        a, e = np.asarray(a, np.float64), np.asarray(e, np.float64)
+        a, e = _as_wide(a), _as_wide(e)
         np.testing.assert_allclose(a, e, atol=atol, rtol=rtol, err_msg=what)
 
 

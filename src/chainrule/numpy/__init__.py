@@ -37,6 +37,8 @@ from ._ufuncs import (abs, absolute, add, allclose, arccos, arccosh, arcsin, arc
                       reciprocal, remainder, rint, round, sign, signbit, sin, sinc, sinh, sqrt,
                       square, stop_gradient, subtract, tan, tanh, true_divide, trunc, where)
 
+from ._complex import (angle, conj, conjugate, imag, iscomplex, iscomplexobj, isreal,
+                       isrealobj, real)
 from ._dot import (diagonal, dot, einsum, inner, kron, matmul, outer, tensordot, trace,
                    vdot)
 from ._indexing import take, take_along_axis

@@ -7,6 +7,7 @@ They forward to ``chainrule.numpy`` so that ``x * y``, ``x.sum()`` and
 from __future__ import annotations
 
 from ..core import Tracer
+from . import _complex as _cx
 from . import _reductions as r
 from . import _shape as s
 from . import _ufuncs as u
@@ -98,6 +99,9 @@ for _name, _fn in _METHODS.items():
     setattr(Tracer, _name, _fn)
 Tracer.T = property(lambda self: s.transpose(self))
 Tracer.mT = property(lambda self: s.swapaxes(self, -1, -2))
+Tracer.real = property(lambda self: _cx.real(self))
+Tracer.imag = property(lambda self: _cx.imag(self))
+Tracer.conj = Tracer.conjugate = lambda self: _cx.conjugate(self)
 Tracer.__hash__ = lambda self: id(self)  # __eq__ is elementwise, identity hashes
 from ._at import at as _at  # noqa: E402  (x.at[idx].set(v): see _at.py)
 Tracer.at = property(_at)

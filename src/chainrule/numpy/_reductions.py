@@ -68,13 +68,23 @@ def mean(a, axis=None, dtype=None, keepdims=False):
     return divide(total, np.asarray(_count(np.shape(a), axes), out_dtype))
 
 
+def _abs2(x):
+    """``|x|²``: ``x * x``, or ``re² + im²`` (real) for complex ``x`` as NumPy's var."""
+    if np.dtype(x.dtype).kind != "c":
+        return x * x
+    from ._complex import imag, real
+    re, im = real(x), imag(x)
+    return re * re + im * im
+
+
 def var(a, axis=None, dtype=None, ddof=0, keepdims=False):
     a = asarray(a, "var")
     axes = canonical_axes(axis, a.ndim, "var")
     a = cast(a, np.dtype(dtype) if dtype else float_dtype(a.dtype))
     centered = a - mean(a, axis=axes, keepdims=True)
     n = builtins.max(_count(np.shape(a), axes) - ddof, 0)  # as NumPy: nan or inf, never < 0
-    return divide(sum(centered * centered, axis=axes, keepdims=keepdims), np.asarray(n, a.dtype))
+    sq = _abs2(centered)
+    return divide(sum(sq, axis=axes, keepdims=keepdims), np.asarray(n, sq.dtype))
 
 
 def std(a, axis=None, dtype=None, ddof=0, keepdims=False):
@@ -234,10 +244,11 @@ def nanmin(a, axis=None, keepdims=False):
 def nanvar(a, axis=None, dtype=None, ddof=0, keepdims=False):
     a = asarray(a, "nanvar")
     a = cast(a, np.dtype(dtype) if dtype else float_dtype(a.dtype))
-    valid = cast(where(isnan(a), False, True), a.dtype)
     centered = _nan_filled(a - nanmean(a, axis=axis, keepdims=True), 0, "nanvar")
-    n = sum(valid, axis=axis, keepdims=keepdims) - np.asarray(ddof, a.dtype)
-    return divide(sum(centered * centered, axis=axis, keepdims=keepdims), n)
+    sq = _abs2(centered)
+    valid = cast(where(isnan(a), False, True), sq.dtype)
+    n = sum(valid, axis=axis, keepdims=keepdims) - np.asarray(ddof, sq.dtype)
+    return divide(sum(sq, axis=axis, keepdims=keepdims), n)
 
 
 def nanstd(a, axis=None, dtype=None, ddof=0, keepdims=False):

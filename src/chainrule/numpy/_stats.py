@@ -156,7 +156,8 @@ def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=N
     if ddof is None:
         ddof = 0 if bias else 1
     centered = x - mean(x, axis=1, keepdims=True)
-    c = matmul(centered, transpose(centered)) / np.asarray(x.shape[1] - ddof, x.dtype)
+    from ._complex import conj  # NumPy's cov is X Xᴴ / (n - ddof)
+    c = matmul(centered, conj(transpose(centered))) / np.asarray(x.shape[1] - ddof, x.dtype)
     return squeeze(c)
 
 

@@ -145,8 +145,20 @@ def power(x1, x2, /):
     return ew.pow(a, b)
 
 
-float_power = _binary(lambda a, b: ew.pow(cast(a, np.float64), cast(b, np.float64)),
-                      "float_power")
+def _float_power(a, b):
+    wide = np.complex128 if a.dtype.kind == "c" else np.float64  # as NumPy
+    return ew.pow(cast(a, wide), cast(b, wide))
+
+
+float_power = _binary(_float_power, "float_power")
+
+
+def _real_only(fname, *xs):
+    """NumPy defines these for real numbers only; so do we (no silent answer)."""
+    for x in xs:
+        if np.dtype(x.dtype).kind == "c":
+            raise TypeError(f"{fname}: not supported for complex input (got "
+                            f"{np.dtype(x.dtype).name}), as in NumPy")
 
 
 def exp2(x, /):
@@ -180,6 +192,7 @@ def logaddexp2(x1, x2, /):
 
 def hypot(x1, x2, /):
     a, b = promote_float(x1, x2, fname="hypot")
+    _real_only("hypot", a)
     return sqrt(a * a + b * b)
 
 
@@ -299,16 +312,20 @@ def sinc(x, /):
 
 def heaviside(x1, x2, /):
     a, b = promote(x1, x2, fname="heaviside")
+    _real_only("heaviside", a)
     zero = np.zeros((), a.dtype)
     return ew.stop_gradient(where(less(a, 0), zero, where(greater(a, 0), np.ones((), a.dtype), b)))
 
 
 def signbit(x, /):
-    return less(asarray(x), 0)
+    x = asarray(x)
+    _real_only("signbit", x)
+    return less(x, 0)
 
 
 def copysign(x1, x2, /):
     a, b = promote_float(x1, x2, fname="copysign")
+    _real_only("copysign", a)
     return where(signbit(b), -absolute(a), absolute(a))
 
 

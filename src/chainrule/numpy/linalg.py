@@ -10,7 +10,8 @@ their derivatives come for free.
 
 Differences from NumPy, all about derivatives or degenerate inputs:
 
-- ``cholesky`` and ``eigh`` use the symmetric part ``(a + aᵀ)/2`` of their
+- ``cholesky`` and ``eigh`` use the symmetric part ``(a + aᵀ)/2`` (for
+  complex ``a`` the Hermitian part ``(a + aᴴ)/2``) of their
   input (NumPy reads one triangle; equal for symmetric input), so gradients
   with respect to ``a`` are symmetric, as in JAX, autograd and PyTorch.
   ``UPLO`` is accepted and has no effect.
@@ -19,6 +20,10 @@ Differences from NumPy, all about derivatives or degenerate inputs:
 - Derivatives at repeated eigenvalues / singular values are finite: the
   ill-defined terms are set to zero (see the primitives' docstring).
 - ``norm``'s 2-norm has gradient 0 at the zero vector (a subgradient), not NaN.
+- Complex matrices: ``solve``, ``inv``, ``det`` and ``slogdet`` (and the
+  compositions of them) are differentiable; ``cholesky``, ``eigh``, ``svd``,
+  ``qr`` and ``pinv`` compute values, and their derivatives raise
+  NotImplementedError (docs/complex.md).
 - ``matrix_rank`` needs concrete values; ``eig``/``eigvals`` have values but
   no derivatives (eigenvectors of a non-symmetric matrix are defined only up
   to a complex scale each; use ``eigh`` for symmetric matrices).
@@ -154,14 +159,18 @@ def det(a):
 
 def slogdet(a):
     """``(sign, log|det|)`` of each matrix; ``d log|det A| = tr(A⁻¹ dA)``."""
-    return SlogdetResult(*la.slogdet(_square("slogdet", a)))
+    return SlogdetResult(*la.slogdet(_square("slogdet", a, complex_ok=True)))
 
 
 def cholesky(a, /, *, upper=False):
-    """Lower ``L`` with ``a = L Lᵀ`` (``upper=True``: ``U = Lᵀ``); the input is
-    symmetrised first. LinAlgError if a matrix is not positive definite."""
-    L = la.cholesky(_square("cholesky", a))
-    return swapaxes(L, -1, -2) if upper else L
+    """Lower ``L`` with ``a = L Lᴴ`` (``upper=True``: ``U = Lᴴ``); the input is
+    symmetrised (made Hermitian) first. LinAlgError if a matrix is not
+    positive definite. Complex matrices have values but no derivatives yet."""
+    L = la.cholesky(_square("cholesky", a, complex_ok=True))
+    if not upper:
+        return L
+    from ._complex import conj
+    return conj(swapaxes(L, -1, -2))
 
 
 def _uplo(fname, UPLO):
@@ -172,19 +181,19 @@ def _uplo(fname, UPLO):
 def eigh(a, UPLO="L"):
     """Eigenvalues (ascending) and eigenvectors (columns) of symmetric matrices."""
     _uplo("eigh", UPLO)
-    return EighResult(*la.eigh(_square("eigh", a)))
+    return EighResult(*la.eigh(_square("eigh", a, complex_ok=True)))
 
 
 def eigvalsh(a, UPLO="L"):
     _uplo("eigvalsh", UPLO)
-    return la.eigh(_square("eigvalsh", a))[0]
+    return la.eigh(_square("eigvalsh", a, complex_ok=True))[0]
 
 
 def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     """``U, S, Vh`` with ``a = U @ diag(S) @ Vh`` (S descending). Derivatives
     need ``full_matrices=False`` (or square matrices) and, through U and Vh,
     distinct singular values."""
-    (a,) = _operands("svd", a)
+    (a,) = _operands("svd", a, complex_ok=True)
     _matrix("svd", a, square=False)
     if not compute_uv:
         return la.svd(a, compute_uv=False)[0]
@@ -197,7 +206,7 @@ def svdvals(x, /):
 
 def qr(a, mode="reduced"):
     """``Q, R`` with ``a = Q @ R``; modes 'reduced', 'complete' and 'r'."""
-    (a,) = _operands("qr", a)
+    (a,) = _operands("qr", a, complex_ok=True)
     _matrix("qr", a, square=False)
     if mode not in ("reduced", "complete", "r"):
         raise ValueError(f"qr: mode must be 'reduced', 'complete' or 'r', got {mode!r} "
@@ -211,7 +220,7 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=None):
     below ``rcond * max(s)`` count as zero (NumPy's default rcond is 1e-15;
     ``rtol=None`` means ``max(m, n) * eps``). Its derivative holds where the
     rank does not change."""
-    (a,) = _operands("pinv", a)
+    (a,) = _operands("pinv", a, complex_ok=True)
     _matrix("pinv", a, square=False)
     if rcond is None:
         rcond = rtol if rtol is not None else 1e-15
@@ -260,7 +269,9 @@ def matrix_transpose(x, /):
 
 
 def vecdot(x1, x2, /, *, axis=-1):
-    return _sum(x1 * x2, axis=axis)
+    """``sum(conj(x1) * x2)`` along ``axis`` (NumPy conjugates the first)."""
+    from ._complex import conj
+    return _sum(conj(x1) * x2, axis=axis)
 
 
 def _l2(x, axis, keepdims):

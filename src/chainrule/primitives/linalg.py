@@ -5,8 +5,12 @@ Every operand is a stack of matrices ``(..., m, n)`` and is batched over its
 leading axes as NumPy's ``linalg`` is; the two operands of ``solve`` and
 ``triangular_solve`` share one leading shape (``chainrule.numpy.linalg``
 broadcasts them first). Operands are real floating point (float32/float64);
-``solve``, ``triangular_solve``, ``inv`` and ``det`` also take complex ones,
-with the holomorphic (transpose, not conjugate) rules.
+``solve``, ``triangular_solve``, ``inv``, ``det`` and ``slogdet`` also take complex
+ones, with JAX's convention (the holomorphic ones use the transpose, not
+the conjugate transpose; docs/complex.md). ``cholesky`` and ``eigh`` (of
+the Hermitian part), ``svd``, ``qr`` and ``pinv`` compute values of complex
+matrices but have no complex derivative rules yet: they raise
+NotImplementedError naming the primitive.
 
 Derivatives reuse the factorisation and never form a Jacobian: ``solve``'s
 VJP is one more solve with the transpose, ``cholesky``'s rules are two
@@ -54,6 +58,7 @@ import numpy as np
 
 from ..batching import bdim_to_front
 from ..core import Primitive, ShapedArray
+from . import complex as cx
 from ._helpers import same_dtype
 from .dot import dot_general
 from .elementwise import abs_, add, div, gt, mul, neg, select, sub
@@ -180,19 +185,50 @@ def _safe_inv(s):
 def _fix_signs(vecs, k, *others):
     """Flip columns ``[..., :, :k]`` of ``vecs`` so that the largest-magnitude
     entry of each is positive; the same flip goes to each of ``others``
-    (as rows ``[..., :k, :]``). NumPy only, for impl."""
+    (as rows ``[..., :k, :]``). Complex vectors are multiplied by the
+    conjugate phase of that entry (and ``others`` by the phase), which makes
+    it real and positive. NumPy only, for impl."""
     lead = vecs[..., :, :k]
     idx = np.argmax(np.abs(lead), axis=-2)[..., None, :]
     sign = np.sign(np.take_along_axis(lead, idx, axis=-2))
     sign[sign == 0] = 1
     vecs = vecs.copy()
-    vecs[..., :, :k] *= sign
+    vecs[..., :, :k] *= np.conj(sign) if vecs.dtype.kind == "c" else sign
     out = [vecs]
     for o in others:
         o = o.copy()
         o[..., :k, :] *= np.swapaxes(sign, -1, -2)
         out.append(o)
     return out
+
+
+def _hermitian_part(a):
+    """``(a + aᴴ)/2`` (``(a + aᵀ)/2`` for real ``a``). NumPy only, for impl."""
+    at = np.swapaxes(a, -1, -2)
+    return (a + (at.conj() if a.dtype.kind == "c" else at)) / np.asarray(2, a.dtype)
+
+
+def _real_rules_only(prim):
+    """Derivatives of ``prim`` raise NotImplementedError for a complex
+    operand (values are computed); real operands keep their rules."""
+    jvp, vjp = prim.jvp, prim.vjp
+
+    def check(a):
+        if np.dtype(a.dtype).kind == "c":
+            raise NotImplementedError(
+                f"{prim.name}: derivatives for complex matrices are not implemented (its "
+                f"values are); solve, triangular_solve, inv, det and slogdet have complex "
+                "derivatives")
+
+    def jvp_rule(primals, tangents, out, **params):
+        check(primals[0])
+        return jvp(primals, tangents, out, **params)
+
+    def vjp_rule(ct, out, a, *, wants, **params):
+        check(a)
+        return vjp(ct, out, a, wants=wants, **params)
+
+    prim.jvp, prim.vjp = jvp_rule, vjp_rule
 
 
 def _lapack(name, fn, *args):
@@ -330,9 +366,9 @@ def _det_aval(a):
 
 def _slogdet_aval(a):
     _check_matrix("slogdet", a, square=True)
-    _check_float("slogdet", a)
-    aval = ShapedArray(tuple(a.shape[:-2]), np.dtype(a.dtype))
-    return [aval, aval]
+    _check_float("slogdet", a, complex_ok=True)
+    lead = tuple(a.shape[:-2])
+    return [ShapedArray(lead, np.dtype(a.dtype)), ShapedArray(lead, cx.real_dtype(a.dtype))]
 
 
 def _scaled_inv_t(g, a):
@@ -348,12 +384,29 @@ det_p.jvp = lambda primals, tangents, out: mul(out, _trace(solve_p.bind(primals[
 det_p.vjp = lambda ct, out, a, *, wants: (_scaled_inv_t(mul(ct, out), a),)
 det_p.batch = _batch_leading(det_p)
 
+def _slogdet_jvp(primals, tangents, out):
+    tau = _trace(solve_p.bind(primals[0], tangents[0]))     # tr(A⁻¹ dA)
+    if np.dtype(tau.dtype).kind != "c":
+        # the sign is piecewise constant: no tangent
+        return [None, tau]
+    # complex: sign = det/|det| turns by i Im(tau), log|det| moves by Re(tau)
+    sign = out[0]
+    turn = cx.complex_(np.zeros((), cx.real_dtype(tau.dtype)), cx.imag(tau))
+    return [mul(sign, turn), cx.real(tau)]
+
+
+def _slogdet_vjp(ct, out, a, *, wants):
+    if np.dtype(a.dtype).kind != "c":
+        return (_scaled_inv_t(ct[1], a),)  # the sign's cotangent is ignored
+    # Re(c_s i Im(tau) s) + c_l Re(tau) = Re((c_l + i Im(c_s s)) tau)
+    g = cx.complex_(ct[1], cx.imag(mul(ct[0], out[0])))
+    return (_scaled_inv_t(g, a),)
+
+
 slogdet_p.impl = lambda a: [np.asarray(o) for o in np.linalg.slogdet(a)]
 slogdet_p.abstract_eval = _slogdet_aval
-# the sign is piecewise constant: no tangent, and its cotangent is ignored
-slogdet_p.jvp = lambda primals, tangents, out: [
-    None, _trace(solve_p.bind(primals[0], tangents[0]))]
-slogdet_p.vjp = lambda ct, out, a, *, wants: (_scaled_inv_t(ct[1], a),)
+slogdet_p.jvp = _slogdet_jvp
+slogdet_p.vjp = _slogdet_vjp
 slogdet_p.batch = _batch_leading(slogdet_p)
 
 # --------------------------------------------------------------- cholesky ---
@@ -362,8 +415,7 @@ cholesky_p = Primitive("cholesky")
 
 
 def _cholesky_impl(a):
-    sym = (a + np.swapaxes(a, -1, -2)) / np.asarray(2, a.dtype)
-    return _lapack("cholesky", np.linalg.cholesky, sym)
+    return _lapack("cholesky", np.linalg.cholesky, _hermitian_part(a))
 
 
 def _phi(x):
@@ -387,9 +439,10 @@ def _cholesky_vjp(ct, out, a, *, wants):
 
 
 cholesky_p.impl = _cholesky_impl
-cholesky_p.abstract_eval = _square_aval("cholesky")
+cholesky_p.abstract_eval = _square_aval("cholesky", complex_ok=True)
 cholesky_p.jvp = _cholesky_jvp
 cholesky_p.vjp = _cholesky_vjp
+_real_rules_only(cholesky_p)
 cholesky_p.batch = _batch_leading(cholesky_p)
 
 # ------------------------------------------------------------------- eigh ---
@@ -398,15 +451,14 @@ eigh_p = Primitive("eigh", multiple_results=True)
 
 
 def _eigh_impl(a):
-    sym = (a + np.swapaxes(a, -1, -2)) / np.asarray(2, a.dtype)
-    w, v = _lapack("eigh", np.linalg.eigh, sym)
+    w, v = _lapack("eigh", np.linalg.eigh, _hermitian_part(a))
     return [w, _fix_signs(v, v.shape[-1])[0]]
 
 
 def _eigh_aval(a):
     _check_matrix("eigh", a, square=True)
-    _check_float("eigh", a)
-    return [ShapedArray(tuple(a.shape[:-1]), np.dtype(a.dtype)),
+    _check_float("eigh", a, complex_ok=True)
+    return [ShapedArray(tuple(a.shape[:-1]), cx.real_dtype(a.dtype)),
             ShapedArray(tuple(a.shape), np.dtype(a.dtype))]
 
 
@@ -426,6 +478,7 @@ eigh_p.impl = _eigh_impl
 eigh_p.abstract_eval = _eigh_aval
 eigh_p.jvp = _eigh_jvp
 eigh_p.vjp = _eigh_vjp
+_real_rules_only(eigh_p)
 eigh_p.batch = _batch_leading(eigh_p)
 
 # -------------------------------------------------------------------- svd ---
@@ -444,10 +497,10 @@ def _svd_impl(a, *, full_matrices, compute_uv):
 
 def _svd_aval(a, *, full_matrices, compute_uv):
     _check_matrix("svd", a)
-    _check_float("svd", a)
+    _check_float("svd", a, complex_ok=True)
     *lead, m, n = a.shape
     lead, k, d = tuple(lead), min(m, n), np.dtype(a.dtype)
-    s = ShapedArray(lead + (k,), d)
+    s = ShapedArray(lead + (k,), cx.real_dtype(d))
     if not compute_uv:
         return [s]
     mu, nv = (m, n) if full_matrices else (k, k)
@@ -513,6 +566,7 @@ svd_p.impl = _svd_impl
 svd_p.abstract_eval = _svd_aval
 svd_p.jvp = _svd_jvp
 svd_p.vjp = _svd_vjp
+_real_rules_only(svd_p)
 svd_p.batch = _batch_leading(svd_p)
 
 # --------------------------------------------------------------------- qr ---
@@ -531,7 +585,7 @@ def _qr_impl(a, *, full_matrices):
 
 def _qr_aval(a, *, full_matrices):
     _check_matrix("qr", a)
-    _check_float("qr", a)
+    _check_float("qr", a, complex_ok=True)
     *lead, m, n = a.shape
     lead, d = tuple(lead), np.dtype(a.dtype)
     k = m if full_matrices else min(m, n)
@@ -594,6 +648,7 @@ qr_p.impl = _qr_impl
 qr_p.abstract_eval = _qr_aval
 qr_p.jvp = _qr_jvp
 qr_p.vjp = _qr_vjp
+_real_rules_only(qr_p)
 qr_p.batch = _batch_leading(qr_p)
 
 # ------------------------------------------------------------------- pinv ---
@@ -607,7 +662,7 @@ pinv_p = Primitive("pinv")
 
 def _pinv_aval(a, *, rcond):
     _check_matrix("pinv", a)
-    _check_float("pinv", a)
+    _check_float("pinv", a, complex_ok=True)
     return ShapedArray(tuple(a.shape[:-2]) + (a.shape[-1], a.shape[-2]), np.dtype(a.dtype))
 
 
@@ -635,6 +690,7 @@ pinv_p.impl = lambda a, *, rcond: _lapack(
 pinv_p.abstract_eval = _pinv_aval
 pinv_p.jvp = _pinv_jvp
 pinv_p.vjp = _pinv_vjp
+_real_rules_only(pinv_p)
 pinv_p.batch = _batch_leading(pinv_p)
 
 

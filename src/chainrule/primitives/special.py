@@ -228,12 +228,24 @@ def _polygamma_impl(x, *, n):
 # ------------------------------------------------------------ primitives ---
 
 
+def _real_only(name, x):
+    if np.dtype(x.dtype).kind == "c":
+        raise TypeError(f"{name}: complex arguments are not supported (got "
+                        f"{np.dtype(x.dtype).name}); the implementation is real-valued")
+
+
 def _unary(name, impl):
     prim = Primitive(name)
-    prim.impl = impl
+
+    def checked_impl(x, **params):
+        _real_only(name, x)  # computing in float64 would drop the imaginary part
+        return impl(x, **params)
+
+    prim.impl = checked_impl
 
     def abstract_eval(x, **params):
         float_only(name, x)
+        _real_only(name, x)
         return ShapedArray(tuple(x.shape), np.dtype(x.dtype))
 
     prim.abstract_eval = abstract_eval
