@@ -84,11 +84,12 @@ def run(sizes, machine):
             f, x = make_f(n, m, rng)
             fwd, rev = cr.jacfwd(f), cr.jacrev(f)
             np.testing.assert_allclose(fwd(x), rev(x), rtol=1e-10, atol=1e-12)
-            t_fwd, t_rev = best_time(lambda: fwd(x)), best_time(lambda: rev(x))
+            t_fwd, t_rev = best_time(lambda: fwd(x)), best_time(lambda: rev(x))  # noqa: B023
             advice = advise(f, x, machine=machine)
             rows.append(dict(
                 n=n, m=m, t_jacfwd=t_fwd, t_jacrev=t_rev,
-                mem_jacfwd=peak_memory(lambda: fwd(x)), mem_jacrev=peak_memory(lambda: rev(x)),
+                mem_jacfwd=peak_memory(lambda: fwd(x)),  # noqa: B023 (called right here)
+                mem_jacrev=peak_memory(lambda: rev(x)),  # noqa: B023
                 pred_jacfwd=advice.jacfwd.seconds, pred_jacrev=advice.jacrev.seconds,
                 pred_mem_jacfwd=advice.jacfwd.memory, pred_mem_jacrev=advice.jacrev.memory,
                 choice=advice.choice, confidence=advice.confidence,
@@ -109,13 +110,13 @@ def run_hessians(machine):
         B = rng.normal(size=(HIDDEN, n)) / np.sqrt(n)
         A = rng.normal(size=(m, HIDDEN)) / np.sqrt(HIDDEN)
 
-        def loss(x):
+        def loss(x, A=A, B=B):
             return cnp.sum(cnp.tanh(A @ cnp.tanh(B @ x)) ** 2)
 
         x = rng.normal(size=n)
         fr, rr = cr.jacfwd(cr.jacrev(loss)), cr.jacrev(cr.jacrev(loss))
         np.testing.assert_allclose(fr(x), rr(x), rtol=1e-8, atol=1e-10)
-        t_fr, t_rr = best_time(lambda: fr(x)), best_time(lambda: rr(x))
+        t_fr, t_rr = best_time(lambda: fr(x)), best_time(lambda: rr(x))  # noqa: B023
         h = advise(loss, x, machine=machine).hessian
         rows.append(dict(n=n, m=m, t_fwd_over_rev=t_fr, t_rev_over_rev=t_rr,
                          pred_fwd_over_rev=h.jacfwd.seconds, pred_rev_over_rev=h.jacrev.seconds,

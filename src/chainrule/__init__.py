@@ -6,17 +6,29 @@
 ``chainrule.numpy``; they compose to any depth.
 """
 
-from . import primitives  # noqa: F401  (registers every primitive)
-from . import lax, numpy  # noqa: F401
-from .api import (grad, hessian, jacfwd, jacrev, jvp, linearize, make_jaxpr, value_and_grad,
-                  vjp, vmap)
-from .config import config
+from . import (  # noqa: F401
+                  lax,
+                  numpy,
+                  primitives,  # noqa: F401  (registers every primitive)
+)
+from .api import (
+                  grad,
+                  hessian,
+                  jacfwd,
+                  jacrev,
+                  jvp,
+                  linearize,
+                  make_jaxpr,
+                  value_and_grad,
+                  vjp,
+                  vmap,
+)
 from .checkpoint import checkpoint, checkpoint_policies, remat
-from .core import (ClosedJaxpr, ConcretizationError, EscapedTracerError, Jaxpr, ShapedArray,
-                   float0)
+from .config import config
+from .core import ClosedJaxpr, ConcretizationError, EscapedTracerError, Jaxpr, ShapedArray, float0
 from .custom import custom_jvp, custom_vjp
-from .numpy import stop_gradient
 from .jit import jit  # noqa: E402
+from .numpy import stop_gradient
 
 __version__ = "0.1.0"
 

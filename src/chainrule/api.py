@@ -11,8 +11,16 @@ import functools
 
 import numpy as np
 
-from .core import (ShapedArray, StagingInterpreter, Tracer, float0, get_aval, is_float,
-                   new_interpreter, trace_to_jaxpr)
+from .core import (
+    ShapedArray,
+    StagingInterpreter,
+    Tracer,
+    float0,
+    get_aval,
+    is_float,
+    new_interpreter,
+    trace_to_jaxpr,
+)
 from .forward import JVPInterpreter
 from .reverse import ReverseInterpreter
 from .tree_util import tree_flatten, tree_map, tree_unflatten
@@ -38,7 +46,8 @@ def _as_leaf(x, where: str):
         if arr.dtype.kind in "biufc" or arr.dtype == float0:
             return arr
     raise TypeError(f"{where}: expected arrays or numbers as arguments, got a "
-                    f"{type(x).__name__}{' of dtype ' + str(x.dtype) if hasattr(x, 'dtype') else ''}"
+                    f"{type(x).__name__}"
+                    f"{' of dtype ' + str(x.dtype) if hasattr(x, 'dtype') else ''}"
                     f" ({x!r:.60})")
 
 

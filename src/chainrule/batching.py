@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import Interpreter, Tracer, bind_in, missing_rule, set_interpreter, ShapedArray
+from .core import Interpreter, ShapedArray, Tracer, bind_in, missing_rule, set_interpreter
 
 
 class BatchTracer(Tracer):
@@ -115,7 +115,7 @@ def batch_loop(prim):
     vectorised rule is not worth its complexity."""
 
     def rule(axis_size, args, dims, **params):
-        from .primitives.shape import concatenate, expand_dims, squeeze, slice_
+        from .primitives.shape import concatenate, expand_dims, slice_, squeeze
         outs = []
         for i in range(axis_size):
             sliced = []

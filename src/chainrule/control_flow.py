@@ -16,8 +16,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import (ConcretizationError, Jaxpr, Primitive, ShapedArray, Tracer, Var, eval_jaxpr,
-                   get_aval, is_float, trace_to_jaxpr)
+from .core import (
+    ConcretizationError,
+    Jaxpr,
+    Primitive,
+    ShapedArray,
+    Tracer,
+    Var,
+    eval_jaxpr,
+    get_aval,
+    is_float,
+    trace_to_jaxpr,
+)
 from .tree_util import tree_flatten, tree_unflatten
 
 # ------------------------------------------------------------ helpers ---
@@ -197,7 +207,7 @@ cond_p.batch = _cond_batch
 
 def switch(index, branches, *operands):
     """``branches[index](*operands)``, with ``index`` clamped to the range."""
-    from .numpy import clip, asarray
+    from .numpy import asarray, clip
     from .primitives.elementwise import convert_element_type
     concrete = _concrete(index)
     if concrete is not None:

@@ -8,10 +8,18 @@ is a primitive with forward, reverse and batching rules.
 from .control_flow import cond, fori_loop, scan, switch, while_loop
 from .numpy import stop_gradient
 from .primitives.dot import dot_general
-from .primitives.elementwise import (convert_element_type, integer_pow, logistic, select)
+from .primitives.elementwise import convert_element_type, integer_pow, logistic, select
 from .primitives.reductions import cumsum, reduce_max, reduce_min, reduce_prod, reduce_sum
-from .primitives.shape import (broadcast_in_dim, concatenate, expand_dims, pad, reshape, rev,
-                               squeeze, transpose)
+from .primitives.shape import (
+                               broadcast_in_dim,
+                               concatenate,
+                               expand_dims,
+                               pad,
+                               reshape,
+                               rev,
+                               squeeze,
+                               transpose,
+)
 from .primitives.shape import slice_ as slice  # noqa: A001
 
 __all__ = ["cond", "switch", "scan", "fori_loop", "while_loop", "stop_gradient",

@@ -24,6 +24,7 @@ from .core import (
     set_interpreter,
 )
 
+
 class ReverseTracer(PrimalTracer):
     __slots__ = ("node",)
 

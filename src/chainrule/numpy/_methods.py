@@ -104,4 +104,5 @@ Tracer.imag = property(lambda self: _cx.imag(self))
 Tracer.conj = Tracer.conjugate = lambda self: _cx.conjugate(self)
 Tracer.__hash__ = lambda self: id(self)  # __eq__ is elementwise, identity hashes
 from ._at import at as _at  # noqa: E402  (x.at[idx].set(v): see _at.py)
+
 Tracer.at = property(_at)

@@ -10,7 +10,6 @@ from ..core import Tracer
 from ..primitives import shape as sh
 from ._promote import asarray, canonical_axes, cast, promote
 
-
 # ------------------------------------------------------------- creation ---
 
 def array(object, dtype=None, copy=True):  # noqa: A002

@@ -3,6 +3,15 @@
 Importing this package registers them all in ``chainrule.core.registry``.
 """
 
-from . import dot, elementwise, indexing, reductions, scans, shape, special  # noqa: F401
-from . import linalg, scatter  # noqa: F401,E402  (linear algebra; indexed updates)
-from . import complex  # noqa: F401,E402  (real/imag/conj/complex; complex cases of abs, sign)
+from . import (  # noqa: F401  # noqa: F401,E402  (linear algebra; indexed updates)
+    complex,  # noqa: F401,E402  (real/imag/conj/complex; complex cases of abs, sign)
+    dot,
+    elementwise,
+    indexing,
+    linalg,
+    reductions,
+    scans,
+    scatter,
+    shape,
+    special,
+)

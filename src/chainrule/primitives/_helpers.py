@@ -91,8 +91,9 @@ def defderiv(prim: Primitive, *partials, nan_safe=False):
     marks an operand with no derivative.
 
     ``nan_safe`` (True, or a predicate of the params) marks primitives whose
-    local derivative can be infinite or NaN (log, sqrt, division, ...): there a zero upstream cotangent gives a
-    zero downstream one instead of ``0 * inf = NaN``. That is what makes
+    local derivative can be infinite or NaN (log, sqrt, division, ...): there
+    a zero upstream cotangent gives a zero downstream one instead of
+    ``0 * inf = NaN``. That is what makes
     ``where(x > 0, sqrt(x), 0)`` have a finite gradient at ``x <= 0``: the
     branch ``where`` did not choose receives exactly zero.
     """

@@ -200,6 +200,7 @@ def _reduce_samples(rng):
 for _p in (reduce_sum_p, reduce_max_p, reduce_min_p, reduce_prod_p):
     _p.samples = _reduce_samples
 for _p in (argmax_p, argmin_p):
-    _p.samples = lambda rng: [((rng.normal(size=(2, 3)),), {"axis": 1, "index_dtype": np.dtype(np.int64)})]
+    _p.samples = lambda rng: [((rng.normal(size=(2, 3)),),
+                               {"axis": 1, "index_dtype": np.dtype(np.int64)})]
 cumsum_p.samples = lambda rng: [((rng.normal(size=(2, 3)),), {"axis": 1, "reverse": False}),
                                 ((rng.normal(size=(4,)),), {"axis": 0, "reverse": True})]

@@ -3,8 +3,6 @@ of ``(args, params)`` inside its domain, which the registry tests sweep."""
 
 from __future__ import annotations
 
-import numpy as np
-
 UNARY_SHAPES = [(), (3,), (2, 3)]
 BINARY_SHAPES = [((), ()), ((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 2))]
 

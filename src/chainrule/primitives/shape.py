@@ -363,5 +363,6 @@ slice_p.samples = lambda rng: [
     ((rng.normal(size=(5, 4)),), {"start_indices": (1, 0), "limit_indices": (4, 3),
                                   "strides": (1, 1)}),
     ((rng.normal(size=(7,)),), {"start_indices": (1,), "limit_indices": (7,), "strides": (3,)})]
-pad_p.samples = lambda rng: [((rng.normal(size=(2, 3)),), {"padding_config": ((1, 0, 0), (0, 2, 1))})]
+pad_p.samples = lambda rng: [((rng.normal(size=(2, 3)),),
+                              {"padding_config": ((1, 0, 0), (0, 2, 1))})]
 rev_p.samples = lambda rng: [((rng.normal(size=(2, 3)),), {"dimensions": (1,)})]
