@@ -7,13 +7,23 @@
   x of 10^6 elements.
 - W3: the same on 8 elements: per-call time (dispatch overhead).
 - W4: first call of ``jit(grad(loss))`` in a fresh process, with a cold and a
-  warm chainrule disk cache (and JAX's cold first call).
+  warm chainrule disk cache (Numba's cache of chainrule's own math helpers
+  is cold too: ``NUMBA_CACHE_DIR`` points into the same fresh directory), and
+  JAX's first call; import times are reported separately.
+- W5: the full Jacobian of ``tanh(A @ tanh(B @ x))`` (hidden size 64) with
+  respect to x, for (n, m) = (4, 256), (256, 4), (64, 64), by ``jit(jacfwd)``
+  and ``jit(jacrev)``.
+- W7: ``jit(grad(f))`` of a 200-term scalar Python loop, per call.
 
-Every competitor's result is checked against the NumPy reference before
-timing; times are medians over repeats after warmup.
+Every competitor's result is checked against a NumPy reference before
+timing, and chainrule's compiled plan is checked to have no NumPy fallback
+(a kernel Numba could not compile would otherwise be timed as NumPy).
+Competitors are timed interleaved (round-robin, so that load from other
+processes hits them alike) and the tables show medians; only ratios within
+one run are comparable on a shared machine.
 
     python benchmarks/jit.py                 # defaults (all threads)
-    python benchmarks/jit.py --threads 1     # BLAS and Numba on one thread
+    python benchmarks/jit.py --threads 1     # BLAS, Numba and XLA on one thread
     python benchmarks/jit.py --quick
 
 Writes ``benchmarks/results/jit.json`` (or ``jit_threads1.json``).
@@ -34,6 +44,8 @@ def _args():
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--skip-w4", action="store_true")
+    p.add_argument("--w4-repeats", type=int, default=3)
+    p.add_argument("--only", default="", help="comma-separated workloads, e.g. W1,W5")
     return p.parse_args()
 
 
@@ -47,7 +59,8 @@ if ARGS is not None and ARGS.threads:
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(_HERE, "..", "src"))
 import chainrule as cr  # noqa: E402
 import chainrule.numpy as cnp  # noqa: E402
 
@@ -59,16 +72,45 @@ except ImportError:  # pragma: no cover
     jax = None
 
 
-def median_time(fn, repeats, warmup=2, inner=1):
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(inner):
+def interleaved(fns, repeats, warmup=2, inner=1):
+    """Median seconds per call of each function, timed round-robin."""
+    for fn in fns.values():
+        for _ in range(warmup):
             fn()
-        ts.append((time.perf_counter() - t) / inner)
-    return float(np.median(ts))
+    ts = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            ts[k].append((time.perf_counter() - t) / inner)
+    return {k: float(np.median(v)) for k, v in ts.items()}
+
+
+def check(name, got, want, tol=1e-9):
+    got = [np.asarray(g) for g in (got if isinstance(got, (list, tuple)) else [got])]
+    want = [np.asarray(w) for w in (want if isinstance(want, (list, tuple)) else [want])]
+    assert len(got) == len(want), name
+    for g, w in zip(got, want):
+        if g.shape != w.shape or not np.allclose(g, w, rtol=tol, atol=tol):
+            raise AssertionError(f"{name}: result differs from the NumPy reference "
+                                 f"(max abs err {np.max(np.abs(g - w))})")
+
+
+def compiled(name, jf, *args):
+    """Fail if any fused kernel of ``jf``'s plan fell back to NumPy."""
+    ex = jf.lower(*args).executable
+    if ex.fallbacks:
+        raise AssertionError(f"{name}: {len(ex.fallbacks)} kernel(s) fell back to NumPy: "
+                             f"{ex.fallbacks}")
+
+
+def flat(tree):
+    return cr.tree_util.tree_leaves(tree)
+
+
+def jax_flat(tree):
+    return [np.asarray(t) for t in jax.tree_util.tree_leaves(tree)]
 
 
 # ----------------------------------------------------------------- W1 ---
@@ -101,6 +143,16 @@ def mlp_numpy_grad(params, x, y):
         if i:
             d = (d @ w.T) * (1 - hs[i] ** 2)
     return grads[::-1]
+
+
+def mlp_numpy_loss(params, x, y):
+    h = x
+    for i, (w, b) in enumerate(params):
+        z = h @ w + b
+        h = np.tanh(z) if i < len(params) - 1 else z
+    z = h - h.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return -np.mean(np.sum(logp * y, axis=1))
 
 
 def jax_mlp_loss(params, x, y):
@@ -138,18 +190,53 @@ def jax_w2(x):
     return jnp.sum(jnp.sin(x) * jnp.cos(x) + jnp.tanh(x) ** 2 + jnp.exp(-x ** 2))
 
 
-def check(name, got, want, tol=1e-9):
-    got = [np.asarray(g) for g in (got if isinstance(got, (list, tuple)) else [got])]
-    want = [np.asarray(w) for w in (want if isinstance(want, (list, tuple)) else [want])]
-    for g, w in zip(got, want):
-        if not np.allclose(g, w, rtol=tol, atol=tol):
-            raise AssertionError(f"{name}: result differs from the NumPy reference "
-                                 f"(max abs err {np.max(np.abs(g - w))})")
+# ----------------------------------------------------------------- W5 ---
+
+def w5_f(x, a, b):
+    return cnp.tanh(cnp.matmul(a, cnp.tanh(cnp.matmul(b, x))))
 
 
-def flat(tree):
-    return cr.tree_util.tree_leaves(tree)
+def jax_w5(x, a, b):
+    return jnp.tanh(a @ jnp.tanh(b @ x))
 
+
+def w5_numpy_jac(x, a, b):
+    u = np.tanh(b @ x)
+    y = np.tanh(a @ u)
+    return ((1 - y * y)[:, None] * a) @ ((1 - u * u)[:, None] * b)
+
+
+def w5_data(n, m, h=64, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=n), rng.normal(size=(m, h)) / np.sqrt(h),
+            rng.normal(size=(h, n)) / np.sqrt(n))
+
+
+# ----------------------------------------------------------------- W7 ---
+
+W7_TERMS = 200
+
+
+def w7_f(x):
+    s = 0.0
+    for i in range(W7_TERMS):
+        s = s + cnp.sin(x * (1.0 + 0.01 * i)) / (1.0 + i)
+    return s
+
+
+def jax_w7(x):
+    s = 0.0
+    for i in range(W7_TERMS):
+        s = s + jnp.sin(x * (1.0 + 0.01 * i)) / (1.0 + i)
+    return s
+
+
+def w7_numpy_grad(x):
+    c = 1.0 + 0.01 * np.arange(W7_TERMS)
+    return np.asarray(np.sum(np.cos(x * c) * c / (1.0 + np.arange(W7_TERMS))))
+
+
+# ------------------------------------------------------------ running ---
 
 def run_w1(rows, repeats):
     params, x, y = mlp_data()
@@ -158,101 +245,236 @@ def run_w1(rows, repeats):
     t0 = time.perf_counter()
     check("W1 chainrule", flat(g(params, x, y)), ref)
     first = time.perf_counter() - t0
+    compiled("W1", g, params, x, y)
     fwd = cr.jit(mlp_loss)
-    fwd(params, x, y)
-    res = {"numpy": median_time(lambda: mlp_numpy_grad(params, x, y), repeats),
-           "chainrule": median_time(lambda: g(params, x, y), repeats),
-           "chainrule_forward": median_time(lambda: fwd(params, x, y), repeats),
-           "chainrule_first_call_in_process": first}
+    check("W1 chainrule forward", fwd(params, x, y), mlp_numpy_loss(params, x, y))
+    fns = {"numpy": lambda: mlp_numpy_grad(params, x, y),
+           "chainrule": lambda: g(params, x, y),
+           "chainrule_forward": lambda: fwd(params, x, y)}
     if jax is not None:
         jg = jax.jit(jax.grad(jax_mlp_loss))
+        jf = jax.jit(jax_mlp_loss)
         jp = jax.tree_util.tree_map(jnp.asarray, params)
         jx, jy = jnp.asarray(x), jnp.asarray(y)
-        check("W1 jax", flat(jax.tree_util.tree_map(np.asarray, jg(jp, jx, jy))), ref)
-        res["jax"] = median_time(lambda: jax.block_until_ready(jg(jp, jx, jy)), repeats)
+        check("W1 jax", jax_flat(jg(jp, jx, jy)), ref)
+        fns["jax"] = lambda: jax.block_until_ready(jg(jp, jx, jy))
+        fns["jax_forward"] = lambda: jax.block_until_ready(jf(jp, jx, jy))
+    res = interleaved(fns, repeats)
+    res["chainrule_first_call_in_process"] = first
     rows.append(("W1 jit(grad(mlp)) 784-512-512-10 b128", res))
 
 
-def run_w2_w3(rows, repeats):
+def run_w2_w3(rows, repeats, which):
     g = cr.jit(cr.grad(w2_f))
-    for label, n, inner in (("W2 jit(grad(f)) n=1e6", 10 ** 6, 1), ("W3 jit(grad(f)) n=8", 8, 2000)):
+    for label, n, inner in (("W2 jit(grad(f)) n=1e6", 10 ** 6, 1),
+                            ("W3 jit(grad(f)) n=8", 8, 2000)):
+        if label[:2] not in which:
+            continue
         x = np.random.default_rng(1).normal(size=n)
         ref = w2_numpy_grad(x)
         check(label, g(x), ref)
-        res = {"numpy": median_time(lambda: w2_numpy_grad(x), repeats, inner=inner),
-               "chainrule": median_time(lambda: g(x), repeats, inner=inner)}
+        compiled(label, g, x)
+        fns = {"numpy": lambda x=x: w2_numpy_grad(x), "chainrule": lambda x=x: g(x)}
         if jax is not None:
             jg = jax.jit(jax.grad(jax_w2))
             jx = jnp.asarray(x)
             check(label + " jax", np.asarray(jg(jx)), ref)
-            res["jax"] = median_time(lambda: jax.block_until_ready(jg(jx)), repeats, inner=inner)
-        rows.append((label, res))
+            fns["jax"] = lambda jg=jg, jx=jx: jax.block_until_ready(jg(jx))
+        rows.append((label, interleaved(fns, repeats, inner=inner)))
+
+
+def run_w5(rows, repeats):
+    for n, m in ((4, 256), (256, 4), (64, 64)):
+        x, a, b = w5_data(n, m)
+        ref = w5_numpy_jac(x, a, b)
+        fns = {"numpy": lambda args=(x, a, b): w5_numpy_jac(*args)}
+        for mode in ("jacfwd", "jacrev"):
+            jf = cr.jit(getattr(cr, mode)(w5_f))
+            check(f"W5 {mode} {n}x{m}", jf(x, a, b), ref)
+            compiled(f"W5 {mode}", jf, x, a, b)
+            fns[f"chainrule_{mode}"] = lambda jf=jf, args=(x, a, b): jf(*args)
+            if jax is not None:
+                jj = jax.jit(getattr(jax, mode)(jax_w5))
+                jargs = tuple(jnp.asarray(t) for t in (x, a, b))
+                check(f"W5 jax {mode} {n}x{m}", np.asarray(jj(*jargs)), ref)
+                fns[f"jax_{mode}"] = lambda jj=jj, jargs=jargs: jax.block_until_ready(jj(*jargs))
+        rows.append((f"W5 jacobian n={n} m={m}", interleaved(fns, repeats, inner=20)))
+
+
+def run_w7(rows, repeats):
+    x = np.array(0.3)
+    ref = w7_numpy_grad(x)
+    g = cr.jit(cr.grad(w7_f))
+    t0 = time.perf_counter()
+    check("W7 chainrule", g(x), ref)
+    first = time.perf_counter() - t0
+    compiled("W7", g, x)
+    fns = {"numpy": lambda: w7_numpy_grad(x), "chainrule": lambda: g(x)}
+    if jax is not None:
+        jg = jax.jit(jax.grad(jax_w7))
+        jx = jnp.asarray(x)
+        t0 = time.perf_counter()
+        check("W7 jax", np.asarray(jg(jx)), ref)
+        jfirst = time.perf_counter() - t0
+        fns["jax"] = lambda: jax.block_until_ready(jg(jx))
+    res = interleaved(fns, repeats, inner=2000)
+    res["chainrule_first_call_in_process"] = first
+    if jax is not None:
+        res["jax_first_call_in_process"] = jfirst
+    rows.append((f"W7 jit(grad(f)) {W7_TERMS}-term scalar loop", res))
 
 
 _W4 = """
-import sys, time
+import importlib.util, sys, time
 t0 = time.perf_counter()
-sys.path.insert(0, {bench!r})
-import jit as B
-import numpy as np
+if {use_jax}:
+    import jax
+    jax.config.update("jax_enable_x64", True)
+else:
+    sys.path.insert(0, {src!r})
+    import chainrule
+    from chainrule.jit import cache
+    compile_s = [0.0]
+    _compile = cache.compile_kernel
+    def timed(*a, **k):
+        t = time.perf_counter()
+        try:
+            return _compile(*a, **k)
+        finally:
+            compile_s[0] += time.perf_counter() - t
+    cache.compile_kernel = timed
+t_import = time.perf_counter() - t0
+spec = importlib.util.spec_from_file_location("jitbench", {bench!r})
+B = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(B)
 params, x, y = B.mlp_data()
 t1 = time.perf_counter()
 if {use_jax}:
     g = B.jax.jit(B.jax.grad(B.jax_mlp_loss))
     B.jax.block_until_ready(g(params, x, y))
+    print(time.perf_counter() - t1, t_import, 0.0, 0)
 else:
     B.cr.jit(B.cr.grad(B.mlp_loss))(params, x, y)
-print(time.perf_counter() - t1)
+    print(time.perf_counter() - t1, t_import, compile_s[0], cache.stats["kernel_compiles"])
 """
 
 
-def run_w4(rows):
-    bench = os.path.dirname(os.path.abspath(__file__))
-    res = {}
-    with tempfile.TemporaryDirectory() as d:
-        env = dict(os.environ, CHAINRULE_CACHE_DIR=d)
-        for label, use_jax in (("chainrule_cold", False), ("chainrule_warm", False),
-                               ("jax", True)):
-            if use_jax and jax is None:
-                continue
-            code = _W4.format(bench=bench, use_jax=use_jax)
-            out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                                 text=True, check=True)
-            res[label] = float(out.stdout.split()[-1])
+def run_w4(rows, repeats):
+    bench = os.path.abspath(__file__)
+    src = os.path.join(_HERE, "..", "src")
+    samples = {}
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as d:
+            env = dict(os.environ, CHAINRULE_CACHE_DIR=os.path.join(d, "chainrule"),
+                       NUMBA_CACHE_DIR=os.path.join(d, "numba"))
+            for label, use_jax in (("chainrule_cold", False), ("chainrule_warm", False),
+                                   ("jax", True)):
+                if use_jax and jax is None:
+                    continue
+                code = _W4.format(bench=bench, src=src, use_jax=use_jax)
+                out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                     text=True, check=True)
+                first, imp, comp, ncomp = map(float, out.stdout.split()[-4:])
+                samples.setdefault(label, []).append(first)
+                samples.setdefault(label + "_import", []).append(imp)
+                if not use_jax:
+                    samples.setdefault(label + "_kernel_compile_or_load", []).append(comp)
+                    samples.setdefault(label + "_kernels_compiled", []).append(ncomp)
+    res = {k: float(np.median(v)) for k, v in samples.items()}
     rows.append(("W4 first call jit(grad(mlp)), fresh process", res))
 
 
 def fmt(t):
-    return f"{t * 1e6:9.1f} us" if t < 1e-3 else f"{t * 1e3:9.2f} ms" if t < 1 else f"{t:9.2f} s "
+    return (f"{t * 1e6:9.1f} us" if t < 1e-3 else f"{t * 1e3:9.2f} ms" if t < 1
+            else f"{t:9.2f} s ")
+
+
+def machine_info():
+    try:
+        import threadpoolctl
+        blas = [{k: d.get(k) for k in ("internal_api", "version", "num_threads", "architecture")}
+                for d in threadpoolctl.threadpool_info()]
+    except ImportError:
+        blas = None
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        load = None
+    return {"platform": platform.platform(), "processor": platform.processor(),
+            "cpus": os.cpu_count(), "python": platform.python_version(),
+            "blas": blas, "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+            "loadavg": load}
+
+
+def versions():
+    from importlib import metadata
+    out = {}
+    for dist in ("numpy", "numba", "llvmlite", "jax", "jaxlib"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    try:
+        out["chainrule_git"] = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
+            cwd=_HERE, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        out["chainrule_git"] = None
+    return out
 
 
 def main():
     repeats = 5 if ARGS.quick else 30
+    which = {w.strip().upper() for w in ARGS.only.split(",") if w.strip()} or {
+        "W1", "W2", "W3", "W4", "W5", "W7"}
+    if ARGS.skip_w4:
+        which.discard("W4")
+    info = machine_info()
     rows = []
-    run_w1(rows, repeats)
-    run_w2_w3(rows, repeats)
-    if not ARGS.skip_w4:
-        run_w4(rows)
+    if "W1" in which:
+        run_w1(rows, repeats)
+    if which & {"W2", "W3"}:
+        run_w2_w3(rows, repeats, which)
+    if "W5" in which:
+        run_w5(rows, repeats)
+    if "W7" in which:
+        run_w7(rows, repeats)
+    if "W4" in which:
+        run_w4(rows, 1 if ARGS.quick else ARGS.w4_repeats)
+    vers = versions()
     print(f"\nchainrule.jit benchmark (threads={ARGS.threads or 'default'}, "
-          f"numba {__import__('numba').__version__}, jax {jax.__version__ if jax else '-'})")
-    print(f"{'workload':48s} {'competitor':32s} {'median':>12s} {'vs chainrule':>13s}")
+          f"numba {vers['numba']}, jax {vers['jax']}, BLAS "
+          f"{(info['blas'] or [{}])[0].get('architecture')})")
+    print(f"{'workload':44s} {'competitor':40s} {'median':>12s} {'chainrule/this':>15s}")
     for name, res in rows:
         base = res.get("chainrule", res.get("chainrule_cold"))
         for k, v in res.items():
-            ratio = f"{base / v:10.2f}x" if v else ""
-            print(f"{name:48s} {k:32s} {fmt(v):>12s} {ratio:>13s}")
+            ratio = f"{base / v:12.2f}x" if v and base and not k.endswith("compiled") else ""
+            val = f"{v:9.0f}   " if k.endswith("compiled") else fmt(v)
+            print(f"{name:44s} {k:40s} {val:>12s} {ratio:>15s}")
+    print()
     for name, res in rows:
         if "jax" in res and "chainrule" in res:
             print(f"{name}: chainrule/jax = {res['chainrule'] / res['jax']:.2f}")
         if "chainrule_forward" in res:
             print(f"{name}: gradient/forward = {res['chainrule'] / res['chainrule_forward']:.2f}")
-    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+        for mode in ("jacfwd", "jacrev"):
+            if f"jax_{mode}" in res:
+                print(f"{name}: {mode} chainrule/jax = "
+                      f"{res[f'chainrule_{mode}'] / res[f'jax_{mode}']:.2f}")
+        if "chainrule_cold" in res and "jax" in res:
+            print(f"{name}: cold/jax = {res['chainrule_cold'] / res['jax']:.2f}, "
+                  f"warm/jax = {res['chainrule_warm'] / res['jax']:.2f}")
+    out = os.path.join(_HERE, "results",
                        f"jit{'_threads' + str(ARGS.threads) if ARGS.threads else ''}.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
+    info["loadavg_at_end"] = machine_info()["loadavg"]
     with open(out, "w") as f:
-        json.dump({"date": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.platform(),
-                   "processor": platform.processor(), "cpus": os.cpu_count(),
-                   "threads": ARGS.threads, "seconds": {n: r for n, r in rows}}, f, indent=1)
+        json.dump({"date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                   "command": " ".join([os.path.basename(sys.executable), "benchmarks/jit.py"]
+                                       + sys.argv[1:]),
+                   "machine": info, "versions": vers, "threads": ARGS.threads,
+                   "seconds": {n: r for n, r in rows}}, f, indent=1)
     print(f"wrote {out}")
 
 

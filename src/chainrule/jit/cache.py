@@ -36,7 +36,8 @@ _memory: dict[str, object] = {}
 # compile_kernel runs under this lock: threads that need the same kernel at the
 # same time compile it once (and the counters above stay exact)
 _lock = threading.RLock()
-_HEADER = "import math\nimport numpy as np\n\n"
+_HEADER = "import math\nimport numpy as np\nfrom chainrule.jit import vmath as vm\n\n"
+_vmath_hash: list = []
 
 
 def _chainrule_version():
@@ -83,19 +84,29 @@ def array_type(dtype, ndim, readonly=False):
     return nt.Array(numba.from_dtype(np.dtype(dtype)), ndim, "C", readonly=readonly)
 
 
-def signature(n_extents, arrays):
+def signature(n_extents, arrays, restype=None):
     """``void(int64 * n, arrays...)`` with ``arrays = [(dtype, ndim)]`` or
     ``[(dtype, ndim, readonly)]``: kernel inputs are declared read-only, so that
     read-only arrays (np.broadcast_to views, arrays with writeable=False) are
-    accepted as they are; a writeable array converts to that type too."""
+    accepted as they are; a writeable array converts to that type too.
+    ``restype="int64"``: kernels that return a flag (``codegen.checked``)."""
     from numba import types as nt
-    return nt.void(*([nt.int64] * n_extents + [array_type(*a) for a in arrays]))
+    ret = nt.void if restype is None else getattr(nt, restype)
+    return ret(*([nt.int64] * n_extents + [array_type(*a) for a in arrays]))
+
+
+def _vmath_version() -> str:
+    """A hash of vmath.py: kernels inline its functions, so it is part of their key."""
+    if not _vmath_hash:
+        data = (Path(__file__).with_name("vmath.py")).read_bytes()
+        _vmath_hash.append(hashlib.sha256(data).hexdigest()[:16])
+    return _vmath_hash[0]
 
 
 def _key(source, sig) -> str:
     import numba
     text = "\n".join([source, str(sig), numba.__version__, _chainrule_version(),
-                      sys.version.split()[0], np.__version__])
+                      sys.version.split()[0], np.__version__, _vmath_version()])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -122,7 +133,8 @@ def _njit(py_func, sig, cache):
 
 
 def _from_exec(source, sig):
-    ns = {"np": np, "math": __import__("math")}
+    from . import vmath
+    ns = {"np": np, "math": __import__("math"), "vm": vmath}
     exec(compile(source, "<chainrule-kernel>", "exec"), ns)
     return _njit(ns["kernel"], sig, cache=False)
 

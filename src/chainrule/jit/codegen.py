@@ -14,6 +14,26 @@ the kernel's canonical form and its cache key.
 Signature: ``kernel(n0, .., o0, .., r0, .., i0, ..)``; every array is
 C-contiguous with the loop's (collapsed) rank, with extent 1 on the axes
 where it is broadcast (inputs) or reduced (reductions).
+
+Transcendental functions come from ``vmath`` (``vm.exp``, ``vm.sin``, ...),
+written so that LLVM vectorises the loop. Their primitives also have
+``lower_libm``, the scalar libm form (``math.exp``, ...), used where there
+is no loop to vectorise (rank-0 kernels: a long scalar chain compiles much
+faster with calls than with inlined polynomials). An emitter whose fast form
+is accurate only on part of the real line also has ``lower_check`` (an int
+expression, nonzero where the fast form is not accurate): the kernel then
+ORs the checks into ``f0`` and returns it, and the plan re-runs the whole
+kernel in its libm form (``generate(spec, exact=True)``, compiled the first
+time it is needed) when the result is nonzero.
+
+Every temporary is cast to its IR dtype (``t3 = np.float32(...)``), except
+where the expression has that dtype already (float64 arithmetic on float64
+operands): the casts cost Numba's type inference time, not run time.
+
+Reductions accumulate in a scalar when the kept axes are outer loop axes
+(a row sum, a total), else directly in the output (whose extent-1 axes are
+the reduced ones) when it has the accumulator's dtype; only a column sum of
+a narrower dtype needs a temporary accumulator array.
 """
 
 from __future__ import annotations
@@ -30,8 +50,8 @@ DTYPES = {"float64": "np.float64", "float32": "np.float32", "int64": "np.int64",
           "uint16": "np.uint16", "uint32": "np.uint32", "uint64": "np.uint64",
           "bool": "np.bool_"}
 
-_NAME = re.compile(r"^[ionrjtax][0-9]+$")
-_NAMES = {"np", "math", "range", "abs", "min", "max", "kernel", "True", "False"}
+_NAME = re.compile(r"^[ionrjtaxf][0-9]+$")
+_NAMES = {"np", "math", "vm", "range", "abs", "min", "max", "kernel", "True", "False"}
 _ATTRS = {"np": {"float64", "float32", "int64", "int32", "int16", "int8", "uint8", "uint16",
                  "uint32", "uint64", "bool_", "log", "log1p", "arcsin", "arccos", "arccosh",
                  "arctanh", "sqrt", "cbrt", "sign", "floor", "ceil", "rint", "power",
@@ -39,7 +59,10 @@ _ATTRS = {"np": {"float64", "float32", "int64", "int32", "int16", "int8", "uint8
                  "sin", "cos", "tan", "tanh", "sinh", "cosh", "arctan", "arcsinh", "expm1",
                  "abs", "isnan"},
           "math": {"exp", "expm1", "sin", "cos", "tan", "atan", "sinh", "cosh", "tanh",
-                   "asinh", "log", "sqrt", "inf", "nan"}}
+                   "asinh", "log", "sqrt", "inf", "nan"},
+          # chainrule.jit.vmath
+          "vm": {"exp", "sin", "cos", "trig_out_of_range", "tanh_exp_arg", "tanh_finish",
+                 "neg_abs", "logistic_finish"}}
 _NODES = (ast.Module, ast.FunctionDef, ast.arguments, ast.arg, ast.For, ast.Assign,
           ast.AugAssign, ast.Name, ast.Load, ast.Store, ast.Attribute, ast.Call, ast.BinOp,
           ast.UnaryOp, ast.Compare, ast.IfExp, ast.BoolOp, ast.Subscript, ast.Tuple,
@@ -100,8 +123,8 @@ class KernelSpec:
       ``("in", k)``, ``("tmp", k)`` (an earlier body entry) or ``("lit",
       value, dtype)``; entry ``k`` defines ``t{k}``.
     - ``outputs``: body indices written to full-shape outputs.
-    - ``reductions``: ``[(body_index, kept_axes, dtype)]``: sums over the
-      loop axes not in ``kept_axes``.
+    - ``reductions``: ``[(body_index, kept_axes, dtype, op)]``: reductions
+      (``op`` "sum", "max" or "min") over the loop axes not in ``kept_axes``.
     """
 
     def __init__(self, rank, inputs, body, outputs, reductions):
@@ -113,15 +136,61 @@ def _acc_dtype(dtype):
     return "np.float64" if np.dtype(dtype).kind == "f" else "np.int64"
 
 
-def generate(spec: KernelSpec) -> str:
-    """The kernel's source text (validated)."""
+def _extreme(dtype, low):
+    """The start of a max (``low``) or min accumulation, as source text."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return literal(-np.inf if low else np.inf, dtype)
+    info = np.iinfo(dtype)
+    return literal(info.min if low else info.max, dtype)
+
+
+# primitives whose emitted expression is float64 when its operands are
+_FLOAT_CLOSED = {"add", "sub", "mul", "div", "neg", "exp", "log", "log1p", "expm1", "sin", "cos",
+                 "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh",
+                 "atanh", "logistic", "sqrt", "cbrt", "abs", "pow", "max", "min", "atan2",
+                 "stop_gradient", "convert_element_type"}
+_COMPARISONS = {"eq", "ne", "lt", "le", "gt", "ge"}
+
+
+def _needs_cast(prim, params, operand_dtypes, dtype) -> bool:
+    """Whether ``t = expr`` needs a cast to ``dtype`` (conservatively)."""
+    dtype = np.dtype(dtype)
+    f64 = np.dtype(np.float64)
+    name = prim.name
+    if name == "select":
+        operand_dtypes = operand_dtypes[1:]
+    if dtype == f64 and operand_dtypes and all(d == f64 for d in operand_dtypes):
+        if name in _FLOAT_CLOSED or name == "select":
+            return False
+        if name == "integer_pow" and int(params.get("y", 0)) > 0:
+            return False
+    if dtype == np.dtype(bool) and name in _COMPARISONS and operand_dtypes and all(
+            d == f64 for d in operand_dtypes):
+        return False
+    return True
+
+
+def checked(spec: KernelSpec) -> bool:
+    """Whether the fast form of this kernel reports operands it cannot handle."""
+    return spec.rank > 0 and any(
+        getattr(prim, "lower_check", None) is not None for prim, *_ in spec.body)
+
+
+def generate(spec: KernelSpec, exact: bool = False) -> str:
+    """The kernel's source text (validated); ``exact``: the libm form."""
     r = spec.rank
+    libm = exact or r == 0
     idx = [f"j{d}" for d in range(r)]
     args = ([f"n{d}" for d in range(r)] + [f"o{k}" for k in range(len(spec.outputs))]
             + [f"r{k}" for k in range(len(spec.reductions))]
             + [f"i{k}" for k in range(len(spec.inputs))])
     lines = [f"def kernel({', '.join(args)}):"]
-    pre, post = [], []
+    # statements before the loop over axis d (inside the loops over 0..d-1), and
+    # after it; pre[r]/post[r] surround the body in the innermost loop
+    pre = [[] for _ in range(r + 1)]
+    post = [[] for _ in range(r + 1)]
+    check = not libm and checked(spec)
 
     def sub(axes):
         """Index of an array with extent 1 off ``axes``."""
@@ -129,29 +198,42 @@ def generate(spec: KernelSpec) -> str:
             return "()"
         return ", ".join(idx[d] if d in axes else "0" for d in range(r))
 
-    # reductions: a scalar accumulator when everything is summed, else an
-    # accumulator array; float sums accumulate in float64
+    def loops(axes, stmt, ind="    "):
+        out = []
+        for d in sorted(axes):
+            out.append(f"{ind}for {idx[d]} in range(n{d}):")
+            ind += "    "
+        out.append(ind + stmt)
+        return out
+
+    if check:
+        pre[0].append("f0 = 0")
     acc_expr = []
-    for k, (_, kept, dtype) in enumerate(spec.reductions):
+    for k, (_, kept, dtype, op) in enumerate(spec.reductions):
         if np.dtype(dtype).name not in DTYPES or np.dtype(dtype).kind not in "fiu":
-            raise CodegenError(f"reduce_sum of dtype {dtype}")
+            raise CodegenError(f"reduction of dtype {dtype}")
         cast = DTYPES[np.dtype(dtype).name]
-        if not kept:
-            pre.append(f"a{k} = {_acc_dtype(dtype)}(0)")
+        # sums accumulate in float64/int64, max/min in the output dtype
+        acc = _acc_dtype(dtype) if op == "sum" else cast
+        init = {"sum": f"{acc}(0)", "max": _extreme(dtype, low=True),
+                "min": _extreme(dtype, low=False)}[op]
+        kept = set(kept)
+        p = len(kept)
+        if kept == set(range(p)):
+            # outer axes kept: a scalar accumulator inside the loops over them
+            pre[p].append(f"a{k} = {init}")
+            post[p].append(f"r{k}[{sub(kept)}] = {cast}(a{k})")
             acc_expr.append(f"a{k}")
-            post.append(f"r{k}[{'()' if r == 0 else ', '.join(['0'] * r)}] = {cast}(a{k})")
+        elif acc == cast:
+            # accumulate in the output itself, initialised first
+            pre[0][:0] = [line[4:] for line in loops(kept, f"r{k}[{sub(kept)}] = {init}")]
+            acc_expr.append(f"r{k}[{sub(kept)}]")
         else:
             shape = ", ".join(f"n{d}" if d in kept else "1" for d in range(r))
-            pre.append(f"a{k} = np.zeros(({shape},), {_acc_dtype(dtype)})")
+            pre[0].append(f"a{k} = np.zeros(({shape},), {acc})")
             acc_expr.append(f"a{k}[{sub(kept)}]")
-            # copy back with the cast, over the kept axes
-            ind = "    "
-            loop = []
-            for d in sorted(kept):
-                loop.append(f"{ind}for {idx[d]} in range(n{d}):")
-                ind += "    "
-            loop.append(f"{ind}r{k}[{sub(kept)}] = {cast}(a{k}[{sub(kept)}])")
-            post.extend(line[4:] for line in loop)
+            post[0].extend(line[4:] for line in loops(
+                kept, f"r{k}[{sub(kept)}] = {cast}(a{k}[{sub(kept)}])"))
 
     body = []
     loaded = {}
@@ -165,28 +247,48 @@ def generate(spec: KernelSpec) -> str:
             raise CodegenError(f"primitive '{prim.name}' has no Numba emitter")
         if np.dtype(dtype).name not in DTYPES:
             raise CodegenError(f"'{prim.name}' of dtype {dtype}")
-        exprs = []
+        exprs, dts = [], []
         for op in operands:
             if op[0] == "in":
                 exprs.append(loaded[op[1]])
+                dts.append(np.dtype(spec.inputs[op[1]][0]))
             elif op[0] == "tmp":
                 exprs.append(f"t{op[1]}")
+                dts.append(np.dtype(spec.body[op[1]][3]))
             else:
                 exprs.append(literal(op[1], op[2]))
-        expr = prim.lower(*exprs, **params)
-        body.append(f"t{k} = {DTYPES[np.dtype(dtype).name]}({expr})")
+                dts.append(np.dtype(op[2]))
+        lower_check = getattr(prim, "lower_check", None)
+        if check and lower_check is not None:
+            line = f"f0 |= {lower_check(*exprs, **params)}"
+            if line not in body:
+                body.append(line)
+        lower = getattr(prim, "lower_libm", None) if libm else None
+        expr = (lower or prim.lower)(*exprs, **params)
+        if _needs_cast(prim, params, dts, dtype):
+            expr = f"{DTYPES[np.dtype(dtype).name]}({expr})"
+        body.append(f"t{k} = {expr}")
     for k, b in enumerate(spec.outputs):
         body.append(f"o{k}[{sub(range(r))}] = t{b}")
-    for k, (b, kept, dtype) in enumerate(spec.reductions):
-        body.append(f"{acc_expr[k]} += t{b}")
+    for k, (b, _, _, op) in enumerate(spec.reductions):
+        if op == "sum":
+            body.append(f"{acc_expr[k]} += t{b}")
+        else:   # np.maximum/np.minimum: NaN wins, as in np.max/np.min
+            fn = "np.maximum" if op == "max" else "np.minimum"
+            body.append(f"{acc_expr[k]} = {fn}({acc_expr[k]}, t{b})")
+    if check:
+        post[0].append("return f0")
 
-    ind = "    "
-    lines.extend(ind + p for p in pre)
-    for d in range(r):
-        lines.append(f"{ind}for {idx[d]} in range(n{d}):")
-        ind += "    "
-    lines.extend(ind + b for b in body)
-    lines.extend("    " + p for p in post)
+    def emit(d, ind):
+        lines.extend(ind + st for st in pre[d])
+        if d == r:
+            lines.extend(ind + b for b in body)
+        else:
+            lines.append(f"{ind}for {idx[d]} in range(n{d}):")
+            emit(d + 1, ind + "    ")
+        lines.extend(ind + st for st in post[d])
+
+    emit(0, "    ")
     src = "\n".join(lines) + "\n"
     validate(src)
     return src

@@ -4,11 +4,13 @@ Walking the equations in order, each elementwise equation joins a kernel
 group of the same loop shape (its output shape) that it is connected to
 (one of its inputs is computed there, or they read the same input), provided
 every input it needs exists by the time that group runs; otherwise it opens
-a new group. ``broadcast_in_dim`` is not computed at all when it feeds
-kernels: the kernel reads the un-broadcast array with index arithmetic. A
-``reduce_sum`` of a value computed in a group ends that group (its result is
-complete only after the loop). Everything else (``dot_general``, gather,
-reshape, ...) is a library call to the primitive's NumPy implementation.
+a new group. ``broadcast_in_dim``, and ``reshape``/``expand_dims``/
+``squeeze`` that only add or remove axes of size 1, are not computed at all
+when they feed kernels: the kernel reads the original array with index
+arithmetic. A ``reduce_sum``/``reduce_max``/``reduce_min`` of a value
+computed in a group ends that group (its result is complete only after the
+loop). Everything else (``dot_general``, gather, other reshapes, ...) is a
+library call to the primitive's NumPy implementation.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import warnings
 import numpy as np
 
 from ..core import Literal, Var
-from ..primitives.reductions import reduce_sum_p
-from ..primitives.shape import broadcast_in_dim_p
+from ..primitives.reductions import reduce_max_p, reduce_min_p, reduce_sum_p
+from ..primitives.shape import broadcast_in_dim_p, expand_dims_p, reshape_p, squeeze_p
 from .codegen import DTYPES, KernelSpec
 
 
@@ -59,13 +61,26 @@ class Kernel:
         return f"kernel[{','.join(map(str, self.shape))}] {' '.join(self.prim_names)}"
 
 
+# reductions a kernel computes, by the accumulation codegen writes for them
+REDUCTIONS = {reduce_sum_p: "sum", reduce_max_p: "max", reduce_min_p: "min"}
+_UNIT_RESHAPES = (reshape_p, expand_dims_p, squeeze_p)
+
+
 def _fusable_dtype(dtype) -> bool:
     return np.dtype(dtype).name in DTYPES
 
 
+def _unit_reshape(eqn) -> bool:
+    """A reshape that only adds or removes axes of size 1."""
+    if eqn.prim not in _UNIT_RESHAPES or not isinstance(eqn.inputs[0], Var):
+        return False
+    a, b = eqn.inputs[0].aval.shape, eqn.outputs[0].aval.shape
+    return [n for n in a if n != 1] == [n for n in b if n != 1]
+
+
 def _elementwise(eqn) -> bool:
     p = eqn.prim
-    if p.lower is None or p.multiple_results or p is broadcast_in_dim_p or p is reduce_sum_p:
+    if p.lower is None or p.multiple_results or p is broadcast_in_dim_p or p in REDUCTIONS:
         return False
     ok = (len(eqn.outputs) == 1 and _fusable_dtype(eqn.outputs[0].aval.dtype)
           and all(_fusable_dtype(a.aval.dtype) for a in eqn.inputs))
@@ -94,15 +109,21 @@ def partition(jaxpr):
     """The steps (``Kernel`` and ``Call``) that compute ``jaxpr``, in order."""
     steps: list = []
     where: dict[int, tuple[int, str]] = {}   # id(var) -> (step index, 'elt'|'red'|'call')
-    deferred: dict[int, object] = {}         # id(var) -> its broadcast_in_dim equation
+    deferred: dict[int, object] = {}         # id(var) -> its broadcast/unit reshape
 
     def source(a):
-        """(base atom, expanded shape of rank a.ndim) through deferred broadcasts."""
+        """(base atom, expanded shape of rank a.ndim) through deferred broadcasts
+        and unit reshapes."""
         if isinstance(a, Var) and id(a) in deferred:
             eqn = deferred[id(a)]
             base, ex = source(eqn.inputs[0])
             e = [1] * len(a.aval.shape)
-            for d, n in zip(eqn.params["broadcast_dimensions"], ex):
+            if eqn.prim is broadcast_in_dim_p:
+                dims = eqn.params["broadcast_dimensions"]
+            else:   # the axes of size > 1 keep their order
+                dims = [d for d, n in enumerate(a.aval.shape) if n != 1]
+                ex = [n for n, m in zip(ex, eqn.inputs[0].aval.shape) if m != 1]
+            for d, n in zip(dims, ex):
                 e[d] = n
             return base, tuple(e)
         return a, tuple(a.aval.shape)
@@ -141,7 +162,8 @@ def partition(jaxpr):
         return True, connected
 
     for eqn in jaxpr.eqns:
-        if (eqn.prim is broadcast_in_dim_p and _fusable_dtype(eqn.outputs[0].aval.dtype)):
+        if ((eqn.prim is broadcast_in_dim_p or _unit_reshape(eqn))
+                and _fusable_dtype(eqn.outputs[0].aval.dtype)):
             deferred[id(eqn.outputs[0])] = eqn
             continue
         if _elementwise(eqn):
@@ -165,10 +187,14 @@ def partition(jaxpr):
                 group.bcasts.extend(b for b in bcast_chain(a) if b not in group.bcasts)
             where[id(eqn.outputs[0])] = (group.index, "elt")
             continue
-        if eqn.prim is reduce_sum_p and isinstance(eqn.inputs[0], Var):
+        if eqn.prim in REDUCTIONS and isinstance(eqn.inputs[0], Var):
             w = where.get(id(eqn.inputs[0]))
             dt = np.dtype(eqn.outputs[0].aval.dtype)
-            if w is not None and w[1] == "elt" and dt.kind in "fiu" and _fusable_dtype(dt):
+            shape = eqn.inputs[0].aval.shape
+            # max/min of nothing is an error that NumPy raises: left to it
+            empty = eqn.prim is not reduce_sum_p and 0 in [shape[a] for a in eqn.params["axes"]]
+            if (w is not None and w[1] == "elt" and dt.kind in "fiu" and _fusable_dtype(dt)
+                    and not empty):
                 g = steps[w[0]]
                 g.eqns.append(eqn)
                 where[id(eqn.outputs[0])] = (g.index, "red")
@@ -226,12 +252,12 @@ def finalize(k: Kernel, source, needed_outside) -> None:
     """Fill in the kernel's canonical spec and its collapsed shapes."""
     S = k.shape
     R = len(S)
-    internal = {id(e.outputs[0]): i for i, e in enumerate(k.eqns) if e.prim is not reduce_sum_p}
+    internal = {id(e.outputs[0]): i for i, e in enumerate(k.eqns) if e.prim not in REDUCTIONS}
     inputs: dict = {}
     in_list = []
     body_ops = []
     for e in k.eqns:
-        if e.prim is reduce_sum_p:
+        if e.prim in REDUCTIONS:
             continue
         ops = []
         for a in e.inputs:
@@ -252,7 +278,7 @@ def finalize(k: Kernel, source, needed_outside) -> None:
                 in_list.append((base, ex))
             ops.append(("in", inputs[key]))
         body_ops.append((e, ops))
-    reds = [e for e in k.eqns if e.prim is reduce_sum_p]
+    reds = [e for e in k.eqns if e.prim in REDUCTIONS]
     full_sets = [{d for d in range(R) if ex[d] == S[d] and S[d] != 1} for _, ex in in_list]
     kept_sets = [{d for d in range(R) if d not in e.params["axes"]} for e in reds]
     groups = _collapse(S, full_sets + kept_sets)
@@ -282,5 +308,5 @@ def finalize(k: Kernel, source, needed_outside) -> None:
         inputs=[(np.dtype(b.aval.dtype), collapsed(fs)) for (b, _), fs in zip(in_list, full_sets)],
         body=body,
         outputs=[number[id(v)] for v in k.outputs],
-        reductions=[(number[id(e.inputs[0])], collapsed(ks), np.dtype(e.outputs[0].aval.dtype))
-                    for e, ks in zip(reds, kept_sets)])
+        reductions=[(number[id(e.inputs[0])], collapsed(ks), np.dtype(e.outputs[0].aval.dtype),
+                     REDUCTIONS[e.prim]) for e, ks in zip(reds, kept_sets)])

@@ -3,26 +3,57 @@
 The steps are written out as straight-line Python (``run(v0, v1): ...``)
 whose text holds only generated names and integer literals; constants,
 kernels and NumPy implementations are bound by name in its globals. There is
-no interpretation loop per call: allocating outputs, calling each kernel and
+no interpretation loop per call: taking buffers, calling each kernel and
 library function, and returning fresh arrays is all that happens.
+
+Memory. Fresh memory costs page faults (glibc hands big blocks back to the
+kernel on ``free`` and maps them again on the next ``malloc``: about 2500
+faults, several milliseconds, per MLP gradient on the reference machine),
+so the plan allocates as little as it can per call:
+
+- intermediates written by kernels and by ``dot_general`` (``np.matmul``
+  with ``out=``) live in an *arena*: buffers assigned once per executable,
+  shared by values whose lifetimes do not overlap (liveness over the
+  steps), and reused by every call. Arenas are taken from and given back
+  to a pool, so calls from several threads each get their own. Only values
+  read by kernels, contractions and reductions (which never return views of
+  their operands) live there; anything else a library call might return a
+  view of is allocated per call as before.
+- returned arrays must be the caller's own, so they are allocated per call,
+  except that a large output the caller has dropped since the previous call
+  (no reference left but the executable's) is written again instead of
+  allocating a new one;
+- other intermediates are deleted (``del``) after their last use, so peak
+  memory is what is live, not everything computed.
 """
 
 from __future__ import annotations
 
 import functools
+import operator
+import re
+import sys
 import warnings
+import weakref
 
 import numpy as np
 
 from ..core import Literal, Var
 from . import cache
-from .codegen import CodegenError, generate
+from .codegen import CodegenError, checked, generate
 from .partition import Call, Kernel
 
 # library calls whose result may be a view of an input: outputs get copied
 _VIEWS = {"reshape", "transpose", "broadcast_in_dim", "squeeze", "expand_dims", "slice",
           "rev", "stop_gradient"}
+# library calls whose result is always new memory: their operands may live in the arena
+_FRESH = {"dot_general", "reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "argmax",
+          "argmin"}
+# outputs at least this big are recycled when the caller has dropped them
+_RECYCLE_BYTES = 1 << 16
 _warned: set = set()
+_getrefcount = sys.getrefcount
+_getweakrefcount = weakref.getweakrefcount
 
 
 def _c(x):
@@ -32,6 +63,30 @@ def _c(x):
 
 def _asarray(x):
     return x if type(x) is np.ndarray else np.asarray(x)
+
+
+def _slot_refs(P, i):
+    o = P[i]
+    return _getrefcount(o)
+
+
+# references to an array held only by the executable's list of previous outputs,
+# as counted inside _out (the list, the local name, getrefcount's argument)
+_FREE = _slot_refs([np.empty(1)], 0)
+
+
+def _out(P, i, shape, dtype):
+    """Output ``i``: the previous call's array when nobody else holds it (no
+    reference, view or weak reference) and it is as we made it (the caller may
+    have changed its shape, strides or dtype, or made it read-only), else new."""
+    o = P[i]
+    if o is not None and _getrefcount(o) == _FREE and not _getweakrefcount(o):
+        flags = o.flags
+        if flags.c_contiguous and flags.writeable and o.shape == shape and o.dtype == dtype:
+            return o
+    o = np.empty(shape, dtype)
+    P[i] = o
+    return o
 
 
 def _fallback_warning(kernel, err):
@@ -44,6 +99,86 @@ def _fallback_warning(kernel, err):
                       "slower)", RuntimeWarning, stacklevel=4)
 
 
+class _ExactKernel:
+    """The libm form of a kernel whose fast form flagged an operand it cannot
+    handle (``codegen.checked``), compiled the first time it is needed."""
+
+    def __init__(self, kernel, sig):
+        self.kernel, self.sig, self.disp = kernel, sig, None
+
+    def __call__(self, *args):
+        if self.disp is None:
+            src = generate(self.kernel.spec, exact=True)
+            self.disp = cache.compile_kernel(src, self.sig)
+        return self.disp(*args)
+
+
+def _matmul_form(eqn):
+    """``(transpose lhs, transpose rhs)`` when ``dot_general`` is one 2-D matmul
+    (what ``_dot_general_impl`` does for it, with ``out=``), else None."""
+    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
+    lhs, rhs = eqn.inputs
+    if (lb or rb or len(lc) != 1 or len(rc) != 1 or len(lhs.aval.shape) != 2
+            or len(rhs.aval.shape) != 2 or isinstance(lhs, Literal) or isinstance(rhs, Literal)
+            or np.dtype(lhs.aval.dtype) != np.dtype(rhs.aval.dtype)
+            or np.dtype(eqn.outputs[0].aval.dtype) != np.dtype(lhs.aval.dtype)):
+        return None
+    return lc[0] == 0, rc[0] == 1
+
+
+def _nbytes(v):
+    return int(np.prod(v.aval.shape, dtype=np.int64)) * np.dtype(v.aval.dtype).itemsize
+
+
+class _Arena:
+    """Buffer assignment: byte blocks shared by values with disjoint lifetimes."""
+
+    def __init__(self):
+        self.blocks = []       # sizes in bytes
+        self.free = []         # indices of free blocks
+        self.views = []        # (block, dtype, shape) per arena entry
+        self.entry = {}        # (id(var), shape) -> arena entry index
+        self.block_of = {}     # id(var) -> block index
+
+    def assign(self, v):
+        nbytes = max(1, _nbytes(v))
+        fits = [b for b in self.free if nbytes <= self.blocks[b] <= 2 * nbytes]
+        if fits:
+            b = min(fits, key=lambda b: self.blocks[b])
+            self.free.remove(b)
+        else:
+            b = len(self.blocks)
+            self.blocks.append(nbytes)
+        self.block_of[id(v)] = b
+
+    def release(self, v):
+        self.free.append(self.block_of[id(v)])
+
+    def view(self, v, shape):
+        key = (id(v), tuple(shape))
+        if key not in self.entry:
+            self.entry[key] = len(self.views)
+            self.views.append((self.block_of[id(v)], np.dtype(v.aval.dtype), tuple(shape)))
+        return f"A[{self.entry[key]}]"
+
+    def factory(self, n_recycled):
+        blocks, views = list(self.blocks), list(self.views)
+
+        def new():
+            mem = [np.empty(n, np.uint8) for n in blocks]
+            arena = []
+            for b, dtype, shape in views:
+                n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+                arena.append(mem[b][:n].view(dtype).reshape(shape))
+            arena.append([None] * n_recycled)   # the previous call's large outputs
+            return arena
+        return new
+
+    @property
+    def nbytes(self):
+        return sum(self.blocks)
+
+
 class Executable:
     """The compiled form of one optimised Jaxpr at fixed input avals."""
 
@@ -52,11 +187,9 @@ class Executable:
         self.kernels = [s for s in steps if isinstance(s, Kernel)]
         self.fallbacks = []
         jaxpr = closed.jaxpr
-        g = {"_empty": np.empty, "_c": _c, "_copy": np.array,
-             "_asarray": _asarray}
-        names: dict[int, str] = {}
-        contiguous: set[int] = set()   # values known to be C-contiguous
-        view_of: dict[int, str] = {}   # values that may alias inputs or constants
+        g = {"_empty": np.empty, "_c": _c, "_copy": np.array, "_asarray": _asarray,
+             "_out": _out, "_matmul": np.matmul, "_tr": operator.attrgetter("T"),
+             "_type_error": TypeError}
         counter = [0]
 
         def glob(prefix, value):
@@ -64,6 +197,86 @@ class Executable:
             counter[0] += 1
             g[n] = value
             return n
+
+        # -- what runs: compiled kernels, and equations run by NumPy
+        ops = []   # ("kernel", k, disp, exact) | ("call", eqn)
+        for step in steps:
+            if isinstance(step, Call):
+                ops.append(("call", step.eqn))
+                continue
+            k = step
+            try:
+                k.source = generate(k.spec)
+                arrays = ([(v.aval.dtype, len(k.extents)) for v in k.outputs]
+                          + [(v.aval.dtype, len(k.extents)) for v in k.reductions]
+                          + [(b.aval.dtype, len(k.extents), True) for b, _ in k.inputs])
+                flagged = checked(k.spec)
+                disp = cache.compile_kernel(k.source, cache.signature(
+                    len(k.extents), arrays, "int64" if flagged else None))
+                exact = (_ExactKernel(k, cache.signature(len(k.extents), arrays))
+                         if flagged else None)
+            except Exception as err:  # CodegenError, Numba's errors
+                if not isinstance(err, CodegenError):
+                    _fallback_warning(k, err)
+                self.fallbacks.append(k)
+                ops.extend(("call", e) for e in k.bcasts + k.eqns)
+                continue
+            ops.append(("kernel", k, disp, exact))
+
+        def reads(op):
+            if op[0] == "call":
+                return [a for a in op[1].inputs if isinstance(a, Var)]
+            return [b for b, _ in op[1].inputs if isinstance(b, Var)]
+
+        def defines(op):
+            return op[1].outputs if op[0] == "call" else op[1].outputs + op[1].reductions
+
+        # -- liveness: the last op reading each value (returned values live on)
+        returned = {id(v) for v in jaxpr.outvars if isinstance(v, Var)}
+        last = {}
+        readers: dict[int, list] = {}
+        for i, op in enumerate(ops):
+            for a in reads(op):
+                last[id(a)] = i
+                readers.setdefault(id(a), []).append(op)
+
+        def into_memory(op):
+            """Whether ``op`` writes its result into memory the plan provides."""
+            return op[0] == "kernel" or (op[1].prim.name == "dot_general"
+                                         and _matmul_form(op[1]) is not None)
+
+        def safe_reader(op):
+            return op[0] == "kernel" or op[1].prim.name in _FRESH
+
+        arena = _Arena()
+        pooled: set[int] = set()
+        recycled: dict[int, int] = {}      # id(var) -> index in the previous-outputs list
+        frees: dict[int, list] = {}        # op index -> values dead after it
+        for i, op in enumerate(ops):
+            for v in defines(op):
+                if id(v) in last:
+                    frees.setdefault(last[id(v)], []).append(v)
+            if not into_memory(op):
+                continue
+            for v in defines(op):
+                nbytes = _nbytes(v)
+                if id(v) in returned:
+                    if nbytes >= _RECYCLE_BYTES and id(v) not in recycled:
+                        recycled[id(v)] = len(recycled)
+                elif all(safe_reader(r) for r in readers.get(id(v), ())):
+                    arena.assign(v)
+                    pooled.add(id(v))
+            for v in defines(op):
+                if id(v) in pooled and id(v) not in last:   # never read
+                    arena.release(v)
+            for v in frees.get(i, ()):
+                if id(v) in pooled:
+                    arena.release(v)
+
+        # -- the plan's text
+        names: dict[int, str] = {}
+        contiguous: set[int] = set()   # values known to be C-contiguous
+        view_of: dict[int, str] = {}   # values that may alias inputs or constants
 
         def name(v):
             if isinstance(v, Literal):
@@ -79,8 +292,49 @@ class Executable:
         for v in jaxpr.invars:
             view_of[id(v)] = "input"
         lines = []
+        if arena.blocks or recycled:
+            lines += ["A = _take()", "P = A[-1]"]
+
+        def alloc(v, shape=None):
+            """The array ``v`` is written to, as an expression of ``shape``."""
+            n = name(v)
+            contiguous.add(id(v))
+            full = tuple(v.aval.shape)
+            shape = full if shape is None else tuple(shape)
+            if id(v) in pooled:
+                lines.append(f"{n} = {arena.view(v, full)}")
+                return n if shape == full else arena.view(v, shape)
+            dn = glob("D", np.dtype(v.aval.dtype))
+            if id(v) in recycled:
+                lines.append(f"{n} = _out(P, {recycled[id(v)]}, {full!r}, {dn})")
+            else:
+                lines.append(f"{n} = _empty({full!r}, {dn})")
+            return n if shape == full else f"{n}.reshape({shape!r})"
+
+        def shaped(v, shape):
+            """``v`` as a C-contiguous array of ``shape`` (a view when possible)."""
+            n = name(v)
+            if id(v) in pooled:
+                return n if tuple(v.aval.shape) == tuple(shape) else arena.view(v, shape)
+            if id(v) in contiguous:
+                expr = n
+            elif id(v) in view_of and view_of[id(v)] == "const":
+                arr = _c(np.asarray(g[n])).reshape(shape)
+                return glob("c", arr)
+            elif view_of.get(id(v)) == "input":
+                expr = f"_ci({n})"   # see below
+            else:
+                expr = f"_c({n})"
+            return expr if tuple(v.aval.shape) == tuple(shape) else f"{expr}.reshape({shape!r})"
 
         def emit_call(eqn):
+            form = _matmul_form(eqn) if eqn.prim.name == "dot_general" else None
+            if form is not None:
+                (out,) = eqn.outputs
+                a, b = (f"_tr({name(x)})" if t else name(x) for x, t in zip(eqn.inputs, form))
+                o = alloc(out)
+                lines.append(f"_matmul({a}, {b}, out={o})")
+                return
             f = functools.partial(eqn.prim.impl, **eqn.params) if eqn.params else eqn.prim.impl
             fn = glob("F", f)
             args = ", ".join(name(a) for a in eqn.inputs)
@@ -95,52 +349,29 @@ class Executable:
                 for v in eqn.outputs:
                     view_of[id(v)] = eqn.prim.name
 
-        def shaped(v, shape):
-            """``v`` as a C-contiguous array of ``shape`` (a view when possible)."""
-            n = name(v)
-            if id(v) in contiguous:
-                expr = n
-            elif id(v) in view_of and view_of[id(v)] == "const":
-                arr = _c(np.asarray(g[n])).reshape(shape)
-                return glob("c", arr)
+        for i, op in enumerate(ops):
+            if op[0] == "call":
+                emit_call(op[1])
             else:
-                expr = f"_c({n})"
-            return expr if tuple(v.aval.shape) == tuple(shape) else f"{expr}.reshape({shape!r})"
-
-        for step in steps:
-            if isinstance(step, Call):
-                emit_call(step.eqn)
-                continue
-            k = step
-            try:
-                k.source = generate(k.spec)
-                arrays = ([(v.aval.dtype, len(k.extents)) for v in k.outputs]
-                          + [(v.aval.dtype, len(k.extents)) for v in k.reductions]
-                          + [(b.aval.dtype, len(k.extents), True) for b, _ in k.inputs])
-                disp = cache.compile_kernel(k.source, cache.signature(len(k.extents), arrays))
-            except Exception as err:  # CodegenError, Numba's errors
-                if not isinstance(err, CodegenError):
-                    _fallback_warning(k, err)
-                self.fallbacks.append(k)
-                for e in k.bcasts + k.eqns:
-                    emit_call(e)
-                continue
-            kn = glob("K", disp)
-            lines.append(f"# {k!r}")
-            args = [str(int(n)) for n in k.extents]
-            for v in k.outputs:
-                dn = glob("D", np.dtype(v.aval.dtype))
-                lines.append(f"{name(v)} = _empty({tuple(v.aval.shape)!r}, {dn})")
-                contiguous.add(id(v))
-                args.append(shaped(v, k.extents))
-            for v, shape in zip(k.reductions, k.red_shapes):
-                dn = glob("D", np.dtype(v.aval.dtype))
-                lines.append(f"{name(v)} = _empty({tuple(v.aval.shape)!r}, {dn})")
-                contiguous.add(id(v))
-                args.append(shaped(v, shape))
-            for b, shape in k.inputs:
-                args.append(shaped(b, shape))
-            lines.append(f"{kn}({', '.join(args)})")
+                _, k, disp, exact = op
+                kn = glob("K", disp)
+                lines.append(f"# {k!r}")
+                args = [str(int(n)) for n in k.extents]
+                for v in k.outputs:
+                    args.append(alloc(v, k.extents))
+                for v, shape in zip(k.reductions, k.red_shapes):
+                    args.append(alloc(v, shape))
+                for b, shape in k.inputs:
+                    args.append(shaped(b, shape))
+                if exact is None:
+                    lines.append(f"{kn}({', '.join(args)})")
+                else:
+                    lines.append(f"if {kn}({', '.join(args)}):")
+                    lines.append(f"    {glob('X', exact)}({', '.join(args)})")
+            dead = [name(v) for v in frees.get(i, ()) if id(v) not in returned
+                    and id(v) not in pooled and id(v) in names]
+            if dead:
+                lines.append(f"del {', '.join(dead)}")
 
         outs = []
         for v in jaxpr.outvars:
@@ -150,11 +381,45 @@ class Executable:
                 outs.append(f"_copy({name(v)})")
             else:
                 outs.append(name(v))
+        if arena.blocks or recycled:
+            lines.append("_give(A)")
+            pool: list = []
+            new = arena.factory(len(recycled))   # after the views were registered
+
+            def take():
+                try:
+                    return pool.pop()
+                except IndexError:
+                    return new()
+
+            g.update(_take=take, _give=pool.append)
         lines.append(f"return [{', '.join(outs)}]")
-        self.source = (f"def run({', '.join(params)}):\n"
-                       + "\n".join("    " + line for line in lines) + "\n")
-        exec(compile(self.source, f"<chainrule-plan {self.name}>", "exec"), g)
-        self.run = g["run"]
+        self.arena_bytes = arena.nbytes
+        # Arguments are almost always C-contiguous, and a kernel declared for
+        # C-contiguous arrays raises TypeError when given another layout, so
+        # the plan passes arguments to kernels as they are (no flags check per
+        # call) and re-runs in the form that makes them contiguous (_c) if a
+        # kernel refused one.
+        body = "\n".join("    " + line for line in lines) + "\n"
+        head = f"def run({', '.join(params)}):\n"
+        if "_ci(" in body:
+            g["_safe"] = self._compile(head + body.replace("_ci(", "_c("), g)
+            take = ""
+            if body.startswith("    A = _take()\n"):
+                take, body = "    A = _take()\n", body[len("    A = _take()\n"):]
+            body = re.sub(r"_ci\((v[0-9]+)\)", r"\1", body)
+            body = (take + "    try:\n"
+                    + "".join("    " + line + "\n" for line in body.splitlines())
+                    + "    except _type_error:\n"
+                    + ("        _give(A)\n" if take else "")
+                    + f"        return _safe({', '.join(params)})\n")
+        self.source = head + body
+        self.run = self._compile(self.source, g)
+
+    def _compile(self, source, g):
+        ns = dict(g)
+        exec(compile(source, f"<chainrule-plan {self.name}>", "exec"), ns)
+        return ns["run"]
 
     def __call__(self, *args):
         return self.run(*args)
@@ -163,7 +428,8 @@ class Executable:
         out = [f"optimised jaxpr:\n{self.closed}", ""]
         nk = sum(isinstance(s, Kernel) and s not in self.fallbacks for s in self.steps)
         out.append(f"{len(self.steps)} steps: {nk} fused kernel(s), "
-                   f"{len(self.steps) - nk} library call(s) or fallbacks")
+                   f"{len(self.steps) - nk} library call(s) or fallbacks; "
+                   f"arena {self.arena_bytes} bytes")
         for i, s in enumerate(self.steps):
             if isinstance(s, Kernel):
                 tag = " (NumPy fallback)" if s in self.fallbacks else ""

@@ -394,11 +394,11 @@ def _lower_integer_pow(x, *, y):
     return f"({body})" if y > 0 else f"(1.0 / ({body}))"
 
 
-for _p, _fn in [(exp_p, "math.exp"), (log_p, "np.log"), (log1p_p, "np.log1p"),
-                (expm1_p, "math.expm1"), (sin_p, "math.sin"), (cos_p, "math.cos"),
+for _p, _fn in [(exp_p, "vm.exp"), (log_p, "np.log"), (log1p_p, "np.log1p"),
+                (expm1_p, "math.expm1"), (sin_p, "vm.sin"), (cos_p, "vm.cos"),
                 (tan_p, "math.tan"), (asin_p, "np.arcsin"), (acos_p, "np.arccos"),
                 (atan_p, "math.atan"), (sinh_p, "math.sinh"), (cosh_p, "math.cosh"),
-                (tanh_p, "math.tanh"), (asinh_p, "math.asinh"), (acosh_p, "np.arccosh"),
+                (asinh_p, "math.asinh"), (acosh_p, "np.arccosh"),
                 (atanh_p, "np.arctanh"), (sqrt_p, "np.sqrt"), (cbrt_p, "np.cbrt"),
                 (abs_p, "abs"), (sign_p, "np.sign"), (floor_p, "np.floor"),
                 (ceil_p, "np.ceil"), (round_p, "np.rint"), (pow_p, "np.power"),
@@ -416,8 +416,20 @@ neg_p.lower = lambda x: f"(-{x})"
 integer_pow_p.lower = _lower_integer_pow
 select_p.lower = lambda pred, x, y: f"({x} if {pred} else {y})"
 clamp_p.lower = lambda x, lo, hi: f"np.minimum(np.maximum({x}, {lo}), {hi})"
-logistic_p.lower = lambda x: (f"(1.0 / (1.0 + math.exp(-{x})) if {x} >= 0 "
-                              f"else math.exp({x}) / (1.0 + math.exp({x})))")
+# exp, sin, cos, tanh and logistic come from chainrule.jit.vmath, which LLVM
+# vectorises; lower_libm is the scalar libm form, for kernels without a loop.
+# sin and cos are fast only for |x| < ~1.6e6: lower_check flags other
+# operands, and the kernel is then re-run in its libm form (see
+# chainrule.jit.codegen).
+for _p, _fn in [(exp_p, "math.exp"), (sin_p, "math.sin"), (cos_p, "math.cos"),
+                (tanh_p, "math.tanh")]:
+    _p.lower_libm = _lower_call(_fn)
+for _p in (sin_p, cos_p):
+    _p.lower_check = _lower_call("vm.trig_out_of_range")
+tanh_p.lower = lambda x: f"vm.tanh_finish({x}, vm.exp(vm.tanh_exp_arg({x})))"
+logistic_p.lower = lambda x: f"vm.logistic_finish({x}, vm.exp(vm.neg_abs({x})))"
+logistic_p.lower_libm = lambda x: (f"(1.0 / (1.0 + math.exp(-{x})) if {x} >= 0 "
+                                   f"else math.exp({x}) / (1.0 + math.exp({x})))")
 stop_gradient_p.lower = lambda x: x
 # the cast itself is what the code generator adds after every expression
 convert_element_type_p.lower = lambda x, *, new_dtype: x
