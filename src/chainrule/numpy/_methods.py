@@ -35,6 +35,16 @@ def _setitem(self, idx, value):
         "array with chainrule.numpy.where / concatenate.")
 
 
+def _sort(self, axis=-1, kind=None, order=None):
+    raise TypeError("x.sort() sorts in place, and traced arrays are immutable: use "
+                    "chainrule.numpy.sort(x, axis), which returns the sorted array")
+
+
+def _argsort(self, axis=-1, kind=None, order=None):
+    from ._sorting import argsort
+    return argsort(self, axis=axis)
+
+
 def _reshape(self, *shape, order="C"):
     return s.reshape(self, shape[0] if len(shape) == 1 else shape, order)
 
@@ -92,7 +102,7 @@ _METHODS |= {name: _no_out(fn) for name, fn in {
 _METHODS |= {
     "reshape": _reshape, "transpose": _transpose, "ravel": s.ravel, "flatten": s.ravel,
     "squeeze": s.squeeze, "swapaxes": s.swapaxes, "repeat": s.repeat,
-    "astype": _astype, "dot": _dot,
+    "astype": _astype, "dot": _dot, "sort": _sort, "argsort": _argsort,
 }
 
 for _name, _fn in _METHODS.items():
