@@ -265,8 +265,12 @@ class JitFunction:
         if (not kwargs and not self.static_argnums and current_interpreter() is _eval
                 and not config.debug_nans):
             try:
-                key = tuple([(a.shape, a.dtype) if type(a) is np.ndarray else None
-                             for a in args])
+                if len(args) == 1:   # the common case, without a comprehension's frame
+                    a = args[0]
+                    key = ((a.shape, a.dtype),) if type(a) is np.ndarray else None
+                else:
+                    key = tuple([(a.shape, a.dtype) if type(a) is np.ndarray else None
+                                 for a in args])
                 entry = self._fast.get(key)
             except AttributeError:
                 entry = None

@@ -43,6 +43,7 @@ class Kernel:
         self.shape = tuple(shape)   # loop shape (uncollapsed)
         self.eqns = []              # elementwise and reduce_sum equations, in order
         self.bcasts = []            # broadcast_in_dim equations read through
+        self.order = []             # bcasts and eqns in an order NumPy can run them (fallback)
         self.bases = set()          # ids of external values read
         # filled by finalize():
         self.spec = None
@@ -105,28 +106,78 @@ def _warn_complex(eqn):
                       "This warning is shown once.", RuntimeWarning, stacklevel=2)
 
 
+def _deferrable(eqn) -> bool:
+    return ((eqn.prim is broadcast_in_dim_p or _unit_reshape(eqn))
+            and _fusable_dtype(eqn.outputs[0].aval.dtype))
+
+
+def _source(a, deferred):
+    """(base atom, expanded shape of rank a.ndim) through deferred broadcasts
+    and unit reshapes."""
+    if isinstance(a, Var) and id(a) in deferred:
+        eqn = deferred[id(a)]
+        base, ex = _source(eqn.inputs[0], deferred)
+        e = [1] * len(a.aval.shape)
+        if eqn.prim is broadcast_in_dim_p:
+            dims = eqn.params["broadcast_dimensions"]
+        else:   # the axes of size > 1 keep their order
+            dims = [d for d, n in enumerate(a.aval.shape) if n != 1]
+            ex = [n for n, m in zip(ex, eqn.inputs[0].aval.shape) if m != 1]
+        for d, n in zip(dims, ex):
+            e[d] = n
+        return base, tuple(e)
+    return a, tuple(a.aval.shape)
+
+
+def _sinkable(jaxpr) -> set:
+    """Elementwise equations to compute in the kernel of their one consumer.
+
+    Such an equation (``1 - t*t`` of a tanh's backward pass, the per-row
+    arithmetic of a softmax's pullback) is not placed where it appears but
+    where its only consumer, another elementwise equation, is: that kernel
+    computes it, so its value never goes to memory, and the kernel that
+    computes its operands does not grow an output for it. Its consumer must
+    read it directly or through broadcasts that align it as NumPy
+    broadcasting would (trailing axes), the alignment it is computed with.
+    """
+    deferred: dict[int, object] = {}
+    consumers: dict[int, set] = {}
+    aligned: dict[int, bool] = {}
+    blocked = set()
+    for eqn in jaxpr.eqns:
+        if _deferrable(eqn):
+            deferred[id(eqn.outputs[0])] = eqn
+            continue
+        fusable = _elementwise(eqn)
+        for a in eqn.inputs:
+            if isinstance(a, Literal):
+                continue
+            base, ex = _source(a, deferred)
+            if not isinstance(base, Var):
+                continue
+            shape = tuple(base.aval.shape)
+            ok = fusable and len(ex) >= len(shape) and \
+                tuple(ex) == (1,) * (len(ex) - len(shape)) + shape
+            consumers.setdefault(id(base), set()).add(id(eqn))
+            aligned[id(base)] = aligned.get(id(base), True) and ok
+    for a in jaxpr.outvars:
+        if isinstance(a, Var):
+            blocked.add(id(_source(a, deferred)[0]))
+    return {id(e.outputs[0]) for e in jaxpr.eqns
+            if not _deferrable(e) and _elementwise(e) and id(e.outputs[0]) not in blocked
+            and len(consumers.get(id(e.outputs[0]), ())) == 1 and aligned[id(e.outputs[0])]}
+
+
 def partition(jaxpr):
     """The steps (``Kernel`` and ``Call``) that compute ``jaxpr``, in order."""
     steps: list = []
     where: dict[int, tuple[int, str]] = {}   # id(var) -> (step index, 'elt'|'red'|'call')
     deferred: dict[int, object] = {}         # id(var) -> its broadcast/unit reshape
+    sinkable = _sinkable(jaxpr)
+    pending: dict[int, object] = {}          # id(var) -> equation waiting for its consumer
 
     def source(a):
-        """(base atom, expanded shape of rank a.ndim) through deferred broadcasts
-        and unit reshapes."""
-        if isinstance(a, Var) and id(a) in deferred:
-            eqn = deferred[id(a)]
-            base, ex = source(eqn.inputs[0])
-            e = [1] * len(a.aval.shape)
-            if eqn.prim is broadcast_in_dim_p:
-                dims = eqn.params["broadcast_dimensions"]
-            else:   # the axes of size > 1 keep their order
-                dims = [d for d, n in enumerate(a.aval.shape) if n != 1]
-                ex = [n for n, m in zip(ex, eqn.inputs[0].aval.shape) if m != 1]
-            for d, n in zip(dims, ex):
-                e[d] = n
-            return base, tuple(e)
-        return a, tuple(a.aval.shape)
+        return _source(a, deferred)
 
     def bcast_chain(a):
         out = []
@@ -136,56 +187,88 @@ def partition(jaxpr):
         return out
 
     def materialize(a):
+        base, _ = source(a)
+        if isinstance(base, Var) and id(base) in pending:   # (not expected)
+            place(pending[id(base)], alone=True)
         if isinstance(a, Var) and id(a) in deferred and id(a) not in where:
             eqn = deferred[id(a)]
             materialize(eqn.inputs[0])
             steps.append(Call(eqn))
             where[id(a)] = (len(steps) - 1, "call")
 
-    def can_join(g: Kernel, eqn) -> tuple[bool, bool]:
-        """(allowed, connected)."""
-        connected = False
+    def waiting(eqn, out):
+        """The pending equations ``eqn`` needs, operands first, into ``out``."""
         for a in eqn.inputs:
-            if isinstance(a, Literal):
-                continue
             base, _ = source(a)
-            if isinstance(base, Literal):
-                continue
-            w = where.get(id(base))
-            if w is not None:
-                if w[0] > g.index or (w[0] == g.index and (w[1] != "elt" or base is not a)):
-                    return False, False
-                if w[0] == g.index:
+            if isinstance(base, Var) and id(base) in pending:
+                e = pending[id(base)]
+                if e not in out:
+                    waiting(e, out)
+                    out.append(e)
+        return out
+
+    def can_join(g: Kernel, eqns) -> tuple[bool, bool]:
+        """(allowed, connected) for equations ``eqns`` joining group ``g``."""
+        connected = False
+        for eqn in eqns:
+            for a in eqn.inputs:
+                if isinstance(a, Literal):
+                    continue
+                base, _ = source(a)
+                if isinstance(base, Literal) or id(base) in pending:
+                    continue
+                w = where.get(id(base))
+                if w is not None:
+                    if w[0] > g.index or (w[0] == g.index and (w[1] != "elt" or base is not a)):
+                        return False, False
+                    if w[0] == g.index:
+                        connected = True
+                if id(base) in g.bases:
                     connected = True
-            if id(base) in g.bases:
-                connected = True
         return True, connected
 
-    for eqn in jaxpr.eqns:
-        if ((eqn.prim is broadcast_in_dim_p or _unit_reshape(eqn))
-                and _fusable_dtype(eqn.outputs[0].aval.dtype)):
-            deferred[id(eqn.outputs[0])] = eqn
-            continue
-        if _elementwise(eqn):
-            shape = tuple(eqn.outputs[0].aval.shape)
-            group = None
+    def place(eqn, alone=False):
+        eqns = waiting(eqn, []) + [eqn]
+        shape = tuple(eqn.outputs[0].aval.shape)
+        group = None
+        if not alone:
             for s in reversed(steps):
                 if isinstance(s, Kernel) and s.shape == shape:
-                    ok, connected = can_join(s, eqn)
+                    ok, connected = can_join(s, eqns)
                     if ok and connected:
                         group = s
                         break
-            if group is None:
-                group = Kernel(len(steps), shape)
-                steps.append(group)
-            group.eqns.append(eqn)
-            for a in eqn.inputs:
+            last = steps[-1] if steps else None
+            if group is None and isinstance(last, Kernel) and last.shape == shape and \
+                    can_join(last, eqns)[0]:
+                group = last   # unconnected, but the loop just before runs over the same shape
+        if group is None:
+            group = Kernel(len(steps), shape)
+            steps.append(group)
+        for e in eqns:
+            pending.pop(id(e.outputs[0]), None)
+            group.eqns.append(e)
+            for a in e.inputs:
                 base, _ = source(a)
                 if not isinstance(base, Literal):
                     if where.get(id(base), (None,))[0] != group.index:
                         group.bases.add(id(base))
-                group.bcasts.extend(b for b in bcast_chain(a) if b not in group.bcasts)
-            where[id(eqn.outputs[0])] = (group.index, "elt")
+                for b in reversed(bcast_chain(a)):
+                    if b not in group.bcasts:
+                        group.bcasts.append(b)
+                        group.order.append(b)
+            group.order.append(e)
+            where[id(e.outputs[0])] = (group.index, "elt")
+
+    for eqn in jaxpr.eqns:
+        if _deferrable(eqn):
+            deferred[id(eqn.outputs[0])] = eqn
+            continue
+        if _elementwise(eqn):
+            if id(eqn.outputs[0]) in sinkable:
+                pending[id(eqn.outputs[0])] = eqn
+            else:
+                place(eqn)
             continue
         if eqn.prim in REDUCTIONS and isinstance(eqn.inputs[0], Var):
             w = where.get(id(eqn.inputs[0]))
@@ -197,6 +280,7 @@ def partition(jaxpr):
                     and not empty):
                 g = steps[w[0]]
                 g.eqns.append(eqn)
+                g.order.append(eqn)
                 where[id(eqn.outputs[0])] = (g.index, "red")
                 continue
         for a in eqn.inputs:
@@ -206,6 +290,8 @@ def partition(jaxpr):
             where[id(v)] = (len(steps) - 1, "call")
     for a in jaxpr.outvars:
         materialize(a)
+    while pending:   # (not expected: every pending equation has a consumer)
+        place(next(iter(pending.values())), alone=True)
 
     # which values computed inside a kernel are needed outside it
     used_outside: dict[int, set] = {}
@@ -268,6 +354,9 @@ def finalize(k: Kernel, source, needed_outside) -> None:
                 ops.append(("tmp", id(a)))
                 continue
             base, ex = source(a)
+            if id(base) in internal:   # a sunk equation, read through aligned broadcasts
+                ops.append(("tmp", id(base)))
+                continue
             if isinstance(base, Literal):
                 ops.append(("lit", base.val, base.aval.dtype))
                 continue

@@ -219,7 +219,7 @@ class Executable:
                 if not isinstance(err, CodegenError):
                     _fallback_warning(k, err)
                 self.fallbacks.append(k)
-                ops.extend(("call", e) for e in k.bcasts + k.eqns)
+                ops.extend(("call", e) for e in k.order)
                 continue
             ops.append(("kernel", k, disp, exact))
 
