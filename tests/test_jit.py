@@ -200,8 +200,7 @@ def test_control_flow_error_names_argument():
 
 
 def test_numba_failure_falls_back(monkeypatch):
-    from chainrule.jit import cache
-    from chainrule.jit import plan
+    from chainrule.jit import cache, plan
 
     def boom(*a, **k):
         raise RuntimeError("simulated Numba failure")
@@ -233,7 +232,7 @@ def test_registry_emitters_match_impl():
             continue
         for args, params in prim.samples(rng)[:2]:
             want = np.asarray(prim.impl(*args, **params))
-            got = jit(lambda *a: prim.bind(*a, **params))(*args)
+            got = jit(lambda *a, prim=prim, params=params: prim.bind(*a, **params))(*args)
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=prim.name)
             assert got.dtype == want.dtype, prim.name
 

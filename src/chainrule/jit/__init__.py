@@ -25,8 +25,18 @@ import traceback
 import numpy as np
 
 from ..config import config
-from ..core import (ClosedJaxpr, ConcretizationError, Primitive, StagingTracer, Tracer,
-                    _eval, current_interpreter, eval_jaxpr, is_float, trace_to_jaxpr)
+from ..core import (
+    ClosedJaxpr,
+    ConcretizationError,
+    Primitive,
+    StagingTracer,
+    Tracer,
+    _eval,
+    current_interpreter,
+    eval_jaxpr,
+    is_float,
+    trace_to_jaxpr,
+)
 from ..tree_util import tree_flatten, tree_unflatten
 from . import cache
 from .optimize import optimize

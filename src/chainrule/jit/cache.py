@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 _VERSION = "0.1.0"
 stats = {"kernel_compiles": 0, "kernel_memory_hits": 0, "kernel_disk_loads": 0,
          "kernel_disk_corrupt": 0}

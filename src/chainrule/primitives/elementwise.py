@@ -13,8 +13,16 @@ import numpy as np
 
 from ..batching import batch_elementwise
 from ..core import Primitive, ShapedArray
-from ._helpers import (broadcast_shapes, defderiv, defzero, elementwise_aval, float_only,
-                       instantiate, same_dtype, unbroadcast)
+from ._helpers import (
+    broadcast_shapes,
+    defderiv,
+    defzero,
+    elementwise_aval,
+    float_only,
+    instantiate,
+    same_dtype,
+    unbroadcast,
+)
 from .samples import binary_samples, unary_samples
 
 # ------------------------------------------------------------ builders ---
@@ -104,7 +112,8 @@ def _pow_dx(out, x, y):
 def _pow_dy(out, x, y):
     # log(x) * out, with the x == 0 term taken as 0 instead of 0 * -inf
     is_zero = eq(x, np.zeros((), x.dtype))
-    return select(is_zero, np.zeros((), out.dtype), log(select(is_zero, np.ones((), x.dtype), x)) * out)
+    safe_log = log(select(is_zero, np.ones((), x.dtype), x))
+    return select(is_zero, np.zeros((), out.dtype), safe_log * out)
 
 
 pow_p = _binary("pow", np.power)
