@@ -6,10 +6,12 @@
 - W2: ``jit(grad(f))``, ``f(x) = sum(sin(x)cos(x) + tanh(x)^2 + exp(-x^2))``,
   x of 10^6 elements.
 - W3: the same on 8 elements: per-call time (dispatch overhead).
-- W4: first call of ``jit(grad(loss))`` in a fresh process, with a cold and a
-  warm chainrule disk cache (Numba's cache of chainrule's own math helpers
-  is cold too: ``NUMBA_CACHE_DIR`` points into the same fresh directory), and
-  JAX's first call; import times are reported separately.
+- W4: first call of ``jit(grad(loss))`` in a fresh process: with nothing
+  cached (chainrule's kernel cache and Numba's cache of chainrule's math
+  helpers both empty: ``NUMBA_CACHE_DIR`` points into the fresh directory
+  too), with both warm, with the kernel cache cold but the helpers cached
+  (what a new program sees after any earlier use of chainrule), and JAX's
+  first call; import times are reported separately.
 - W5: the full Jacobian of ``tanh(A @ tanh(B @ x))`` (hidden size 64) with
   respect to x, for (n, m) = (4, 256), (256, 4), (64, 64), by ``jit(jacfwd)``
   and ``jit(jacrev)``.
@@ -46,6 +48,7 @@ def _args():
     p.add_argument("--skip-w4", action="store_true")
     p.add_argument("--w4-repeats", type=int, default=3)
     p.add_argument("--only", default="", help="comma-separated workloads, e.g. W1,W5")
+    p.add_argument("--out", default=None, help="JSON path (default: results/jit*.json)")
     return p.parse_args()
 
 
@@ -365,12 +368,17 @@ def run_w4(rows, repeats):
     samples = {}
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as d:
-            env = dict(os.environ, CHAINRULE_CACHE_DIR=os.path.join(d, "chainrule"),
-                       NUMBA_CACHE_DIR=os.path.join(d, "numba"))
-            for label, use_jax in (("chainrule_cold", False), ("chainrule_warm", False),
-                                   ("jax", True)):
+            for label, use_jax, kernels in (("chainrule_cold", False, "chainrule"),
+                                            ("chainrule_warm", False, "chainrule"),
+                                            ("chainrule_cold_kernels", False, "chainrule2"),
+                                            ("jax", True, "")):
                 if use_jax and jax is None:
                     continue
+                # cold: nothing cached; warm: the same directories again;
+                # cold_kernels: no kernel cached, chainrule's vmath helpers
+                # cached by Numba (as after any earlier use of chainrule)
+                env = dict(os.environ, CHAINRULE_CACHE_DIR=os.path.join(d, kernels),
+                           NUMBA_CACHE_DIR=os.path.join(d, "numba"))
                 code = _W4.format(bench=bench, src=src, use_jax=use_jax)
                 out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                                      text=True, check=True)
@@ -465,8 +473,8 @@ def main():
         if "chainrule_cold" in res and "jax" in res:
             print(f"{name}: cold/jax = {res['chainrule_cold'] / res['jax']:.2f}, "
                   f"warm/jax = {res['chainrule_warm'] / res['jax']:.2f}")
-    out = os.path.join(_HERE, "results",
-                       f"jit{'_threads' + str(ARGS.threads) if ARGS.threads else ''}.json")
+    out = ARGS.out or os.path.join(
+        _HERE, "results", f"jit{'_threads' + str(ARGS.threads) if ARGS.threads else ''}.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     info["loadavg_at_end"] = machine_info()["loadavg"]
     with open(out, "w") as f:

@@ -61,8 +61,7 @@ _ATTRS = {"np": {"float64", "float32", "int64", "int32", "int16", "int8", "uint8
           "math": {"exp", "expm1", "sin", "cos", "tan", "atan", "sinh", "cosh", "tanh",
                    "asinh", "log", "sqrt", "inf", "nan"},
           # chainrule.jit.vmath
-          "vm": {"exp", "sin", "cos", "trig_out_of_range", "tanh_exp_arg", "tanh_finish",
-                 "neg_abs", "logistic_finish"}}
+          "vm": {"exp", "sin", "cos", "tanh_finish", "logistic_finish"}}
 _NODES = (ast.Module, ast.FunctionDef, ast.arguments, ast.arg, ast.For, ast.Assign,
           ast.AugAssign, ast.Name, ast.Load, ast.Store, ast.Attribute, ast.Call, ast.BinOp,
           ast.UnaryOp, ast.Compare, ast.IfExp, ast.BoolOp, ast.Subscript, ast.Tuple,

@@ -10,35 +10,41 @@ functions here are written with arithmetic, comparisons and selects only
 through bit casts), so that once LLVM inlines them into a kernel the loop
 vectorises.
 
-Accuracy (float64), checked against NumPy in ``tests/test_vmath.py``:
+Accuracy (float64), checked in ``tests/test_vmath.py`` against NumPy in
+extended precision (``np.longdouble``):
 
 - ``exp``: fdlibm's reduction ``x = k ln2 + r`` and rational kernel,
   scaled by ``2**k`` in two steps so that subnormal results are rounded
-  once; at most 1 ulp from NumPy, exact ``inf``/``0``/``nan`` at the ends.
+  once; within 1 ulp, exact ``inf``/``0``/``nan`` at the ends.
 - ``sin``/``cos``: fdlibm's reduction by pi/2 for medium arguments (pi/2 in
   33-bit pieces, each product ``k * piece`` exact for ``|k| < 2**20``, the
   remainder kept as a head and a tail) and fdlibm's kernels on
-  [-pi/4, pi/4]; within 1 ulp for ``|x| < TRIG_LIMIT`` (about 1.6e6).
-  Beyond that the reduction loses bits:
-  ``trig_out_of_range`` flags such operands and the kernel is re-run with
-  libm (``math.sin``/``math.cos``) — see ``codegen``.
+  [-pi/4, pi/4]; within 1 ulp (correctly rounded near multiples of pi/2)
+  for ``|x| < TRIG_LIMIT`` (about 1.6e6). Beyond that the reduction loses
+  bits: the kernel flags such operands and is re-run with libm
+  (``math.sin``/``math.cos``), see ``codegen``.
 - ``tanh``: Cephes' rational function for ``|x| < 0.625`` and
-  ``1 - 2 / (exp(2|x|) + 1)`` above; at most 2 ulp.
-- ``logistic``: ``1 / (1 + e)`` or ``e / (1 + e)`` with ``e = exp(-|x|)``.
+  ``1 - 2 / (exp(2|x|) + 1)`` above; within 1.5 ulp.
+- ``logistic``: ``1 / (1 + e)`` or ``e / (1 + e)`` with ``e = exp(-|x|)``,
+  the formula of chainrule's NumPy implementation; within 2.5 ulp.
 
 Each function converts its operand to float64; float32 kernels cast the
 result back, which rounds to within 1 float32 ulp.
 
-``tanh`` and ``logistic`` are split into pieces (``tanh_exp_arg``, ``exp``,
-``tanh_finish``) that the emitters nest, because LLVM does not inline a
-function the size of ``exp`` and a rational function together; every piece
-here stays under its inlining threshold (``tests/test_vmath.py`` checks that
-no call survives in a compiled kernel).
+``tanh`` and ``logistic`` take their ``exp`` as an argument, which the
+emitters write as ``vm.tanh_finish(x, vm.exp(...))``: LLVM does not inline
+a function the size of ``exp`` and a rational function together, while it
+does inline each (``tests/test_vmath.py`` checks that no call survives in a
+compiled kernel).
 
-These are plain ``numba.njit`` functions without ``cache=True``: a kernel
-that calls them links their LLVM IR and is itself cached on disk with the
-inlined code; ``cache.py`` puts a hash of this file into every kernel's key,
-so that editing it recompiles the kernels.
+Compile time. The public functions are ``numba.njit(cache=True)``: a kernel
+links their LLVM IR (and is cached on disk with it inlined); Numba caches
+their own compiled form next to this file, so a process compiles them only
+if no earlier one has; ``cache.py`` puts a hash of this file into every
+kernel's key, so that editing it recompiles the kernels. The private pieces
+of ``sin``/``cos`` are inlined by Numba (``inline="always"``) rather than
+compiled as functions of their own: each Numba function costs about 0.1 s to
+compile, whatever its size.
 """
 
 from __future__ import annotations
@@ -110,7 +116,7 @@ _C5 = 2.08757232129817482790e-09
 _C6 = -1.13596475577881948265e-11
 
 
-@njit(**_opts)
+@njit(inline="always", **_opts)
 def _two_sum(a, b):
     """``(s, e)`` with ``s = fl(a + b)`` and ``s + e = a + b`` exactly (Knuth)."""
     s = a + b
@@ -118,7 +124,7 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-@njit(**_opts)
+@njit(inline="always", **_opts)
 def _reduce_pio2(x):
     """``(k, y0, y1)`` with ``x - k pi/2 = y0 + y1`` to about 150 bits,
     ``|y0| <= pi/4`` (fdlibm's medium-argument reduction, with every rounding
@@ -130,7 +136,7 @@ def _reduce_pio2(x):
     return (k,) + _two_sum(r, (e1 + e2) - k * _PIO2_3T)
 
 
-@njit(**_opts)
+@njit(inline="always", **_opts)
 def _sin_kernel(x, y):
     """sin(x + y) on [-pi/4, pi/4], ``y`` the tail of ``x`` (fdlibm __kernel_sin)."""
     z = x * x
@@ -139,7 +145,7 @@ def _sin_kernel(x, y):
     return x - ((z * (0.5 * y - v * r) - y) - v * _S1)
 
 
-@njit(**_opts)
+@njit(inline="always", **_opts)
 def _cos_kernel(x, y):
     """cos(x + y) on [-pi/4, pi/4] (fdlibm __kernel_cos)."""
     z = x * x
@@ -149,7 +155,7 @@ def _cos_kernel(x, y):
     return w + (((1.0 - w) - hz) + (z * r - x * y))
 
 
-@njit(**_opts)
+@njit(inline="always", **_opts)
 def _odd(k):
     h = k * 0.5
     return h != np.floor(h)
@@ -178,13 +184,6 @@ def cos(x):
     return -v if _odd(np.floor((k + 1.0) * 0.5)) else v
 
 
-@njit(**_opts)
-def trig_out_of_range(x):
-    """1 where the fast reduction of ``sin``/``cos`` is not accurate."""
-    a = abs(np.float64(x))
-    return np.int64((a >= TRIG_LIMIT) & (a != np.inf))
-
-
 # ----------------------------------------------------------------- tanh ---
 
 _TP0 = -9.64399179425052238628e-01
@@ -196,16 +195,8 @@ _TQ2 = 4.84406305325125486048e+03
 
 
 @njit(**_opts)
-def tanh_exp_arg(x):
-    """``2|x|``, capped where tanh is 1 to double precision."""
-    x = np.float64(x)
-    a = -x if x < 0.0 else x
-    return 80.0 if a > 40.0 else 2.0 * a
-
-
-@njit(**_opts)
 def tanh_finish(x, e):
-    """tanh(x) given ``e = exp(tanh_exp_arg(x))``."""
+    """tanh(x) given ``e = exp(min(2|x|, 80))`` (the emitter writes that part)."""
     x = np.float64(x)
     a = -x if x < 0.0 else x
     z = x * x
@@ -220,14 +211,8 @@ def tanh_finish(x, e):
 # ------------------------------------------------------------- logistic ---
 
 @njit(**_opts)
-def neg_abs(x):
-    x = np.float64(x)
-    return x if x < 0.0 else -x
-
-
-@njit(**_opts)
 def logistic_finish(x, e):
-    """logistic(x) given ``e = exp(neg_abs(x))``."""
+    """logistic(x) given ``e = exp(-|x|)``."""
     x = np.float64(x)
     d = 1.0 + e
     return 1.0 / d if x >= 0.0 else e / d

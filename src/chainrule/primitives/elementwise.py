@@ -433,10 +433,11 @@ clamp_p.lower = lambda x, lo, hi: f"np.minimum(np.maximum({x}, {lo}), {hi})"
 for _p, _fn in [(exp_p, "math.exp"), (sin_p, "math.sin"), (cos_p, "math.cos"),
                 (tanh_p, "math.tanh")]:
     _p.lower_libm = _lower_call(_fn)
-for _p in (sin_p, cos_p):
-    _p.lower_check = _lower_call("vm.trig_out_of_range")
-tanh_p.lower = lambda x: f"vm.tanh_finish({x}, vm.exp(vm.tanh_exp_arg({x})))"
-logistic_p.lower = lambda x: f"vm.logistic_finish({x}, vm.exp(vm.neg_abs({x})))"
+for _p in (sin_p, cos_p):   # 1647099.0 is vmath.TRIG_LIMIT
+    _p.lower_check = lambda x: f"np.int64((abs({x}) >= 1647099.0) & (abs({x}) != np.inf))"
+tanh_p.lower = lambda x: (f"vm.tanh_finish({x}, vm.exp(80.0 if abs({x}) > 40.0 "
+                          f"else 2.0 * abs({x})))")
+logistic_p.lower = lambda x: f"vm.logistic_finish({x}, vm.exp(-abs({x})))"
 logistic_p.lower_libm = lambda x: (f"(1.0 / (1.0 + math.exp(-{x})) if {x} >= 0 "
                                    f"else math.exp({x}) / (1.0 + math.exp({x})))")
 stop_gradient_p.lower = lambda x: x
