@@ -17,15 +17,7 @@ from chainrule.jit import stats
 SRC = os.path.join(os.path.dirname(__file__), "..", "src")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _cache_dir(tmp_path_factory):
-    old = os.environ.get("CHAINRULE_CACHE_DIR")
-    os.environ["CHAINRULE_CACHE_DIR"] = str(tmp_path_factory.mktemp("crcache"))
-    yield
-    if old is None:
-        os.environ.pop("CHAINRULE_CACHE_DIR", None)
-    else:
-        os.environ["CHAINRULE_CACHE_DIR"] = old
+pytestmark = pytest.mark.usefixtures("jit_cache_dir")  # tests/conftest.py
 
 
 def close(a, b, dtype=np.float64):

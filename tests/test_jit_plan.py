@@ -8,7 +8,6 @@ result equals eager evaluation.
 """
 
 import gc
-import os
 import threading
 import weakref
 
@@ -19,16 +18,7 @@ import chainrule as cr
 import chainrule.numpy as cnp
 from chainrule import jit
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _cache_dir(tmp_path_factory):
-    old = os.environ.get("CHAINRULE_CACHE_DIR")
-    os.environ["CHAINRULE_CACHE_DIR"] = str(tmp_path_factory.mktemp("crcache"))
-    yield
-    if old is None:
-        os.environ.pop("CHAINRULE_CACHE_DIR", None)
-    else:
-        os.environ["CHAINRULE_CACHE_DIR"] = old
+pytestmark = pytest.mark.usefixtures("jit_cache_dir")  # tests/conftest.py
 
 
 def mlp(params, x):

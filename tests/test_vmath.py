@@ -9,7 +9,6 @@ kernel text for the same chain, and that LLVM inlined every helper (a call
 left in the loop would stop vectorisation, which is the point of vmath).
 """
 
-import os
 
 import numpy as np
 import pytest
@@ -28,15 +27,7 @@ BOUNDS = {"exp": 1.0, "sin": 1.0, "cos": 1.0, "tanh": 1.5, "logistic": 2.5}
 _EXTENDED = np.finfo(np.longdouble).nmant >= 63
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _cache_dir(tmp_path_factory):
-    old = os.environ.get("CHAINRULE_CACHE_DIR")
-    os.environ["CHAINRULE_CACHE_DIR"] = str(tmp_path_factory.mktemp("crcache"))
-    yield
-    if old is None:
-        os.environ.pop("CHAINRULE_CACHE_DIR", None)
-    else:
-        os.environ["CHAINRULE_CACHE_DIR"] = old
+pytestmark = pytest.mark.usefixtures("jit_cache_dir")  # tests/conftest.py
 
 
 @numba.njit

@@ -1,0 +1,18 @@
+"""Shared test fixtures."""
+
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def jit_cache_dir(tmp_path_factory):
+    """A fresh CHAINRULE_CACHE_DIR per test module, restored afterwards, so
+    jit tests see a cold disk cache and never touch the user's."""
+    old = os.environ.get("CHAINRULE_CACHE_DIR")
+    os.environ["CHAINRULE_CACHE_DIR"] = str(tmp_path_factory.mktemp("crcache"))
+    yield
+    if old is None:
+        os.environ.pop("CHAINRULE_CACHE_DIR", None)
+    else:
+        os.environ["CHAINRULE_CACHE_DIR"] = old
