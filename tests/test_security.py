@@ -7,10 +7,10 @@ trusts nothing it did not write.
   its docstring or receives as static arguments.
 - The cache directory is created 0700; one that another user owns or can
   write to is refused (with a warning; jit still works, without the disk
-  cache), because Numba's cache files in it are pickles.
-- An entry whose text is not exactly what chainrule writes is never run:
-  it is replaced and recompiled. Numba's files next to a replaced entry are
-  deleted unread.
+  cache), because the entries in it are machine code this process runs.
+- An entry whose bytes are not exactly what chainrule writes (header,
+  checksum, code) is never run: it is replaced and recompiled. Nothing in
+  the directory is unpickled or imported.
 """
 
 import ast
@@ -32,8 +32,8 @@ HOSTILE_STATIC = "');import os;os.system('touch {marker}');#"
 MARKERS = ("__import__", "os.system", "touch", "import os", "system")
 
 # independent of codegen's own whitelist: what generated code may name
-KERNEL_NAME = re.compile(r"^([ionrjtaxf][0-9]+|np|math|vm|range|abs|min|max|kernel)$")
-KERNEL_ATTR_BASE = {"np", "math", "vm"}
+KERNEL_NAME = re.compile(r"^([ionrsjtaxfq][0-9]+|np|math|vm|rt|range|abs|min|max|kernel)$")
+KERNEL_ATTR_BASE = {"np", "math", "vm", "rt"}
 PLAN_NAME = re.compile(r"^(run|[A-Z]|[A-Za-z][0-9]+|_[a-z][a-z_]*)$")
 
 
@@ -87,7 +87,7 @@ def _check_plan_source(src):
         elif isinstance(node, ast.arg):
             assert PLAN_NAME.match(node.arg), node.arg
         elif isinstance(node, ast.Attribute):
-            assert node.attr in ("reshape",), node.attr
+            assert node.attr in ("reshape", "flags", "c_contiguous"), node.attr
         elif isinstance(node, ast.Constant):
             assert type(node.value) in (int, float, bool) or node.value is None, node.value
         elif isinstance(node, (ast.Import, ast.ImportFrom, ast.Lambda, ast.ClassDef)):
@@ -122,11 +122,11 @@ def test_generated_code_holds_no_user_text(tmp_path, cache_root):
         _no_user_text(lowered.executable.source, marker)
     assert sources
     # what went to disk is generated text too
-    files = list((cache_root / "kernels").glob("k*.py"))
+    files = list((cache_root / "kernels").glob("k*"))
     assert files
     for path in files:
-        _no_user_text(path.read_text(), marker)
-        assert re.fullmatch(r"k[0-9a-f]{40}\.py", path.name)
+        _no_user_text(path.read_bytes().decode("latin-1"), marker)
+        assert re.fullmatch(r"k[0-9a-f]{40}\.kernel", path.name)
     assert not os.path.exists(marker)
     # and the answers are right
     out, aux = jf(x, static)
@@ -182,7 +182,7 @@ def test_cache_directory_is_created_owner_only(cache_root):
     for d in (cache_root, cache_root / "kernels"):
         assert d.stat().st_mode & 0o777 == 0o700, oct(d.stat().st_mode)
         assert d.stat().st_uid == os.getuid()
-    for entry in (cache_root / "kernels").glob("k*.py"):
+    for entry in (cache_root / "kernels").glob("k*.kernel"):
         assert entry.stat().st_mode & 0o077 == 0, oct(entry.stat().st_mode)
 
 
@@ -193,12 +193,12 @@ def test_readable_by_others_is_tightened(cache_root):
     _compile_something()
     assert cache_root.stat().st_mode & 0o777 == 0o700
     assert (cache_root / "kernels").stat().st_mode & 0o777 == 0o700
-    assert list((cache_root / "kernels").glob("k*.py"))
+    assert list((cache_root / "kernels").glob("k*.kernel"))
 
 
 def _plant_payload(kdir, marker):
-    """What an attacker would leave: a pickle that runs code when loaded,
-    under the names Numba's cache index and data files have."""
+    """What an attacker would leave: pickles that run code when loaded, under
+    the names Numba's cache files have, and a module next to each entry."""
     class Payload:
         def __reduce__(self):
             return (os.system, (f"touch {marker}",))
@@ -206,9 +206,10 @@ def _plant_payload(kdir, marker):
     pyc = kdir / "__pycache__"
     pyc.mkdir(parents=True, exist_ok=True)
     data = pickle.dumps(Payload())
-    for name in ("kernel-6.py311.nbi", "kernel-6.py311.1.nbc"):
-        for stem in [p.stem for p in kdir.glob("k*.py")] or ["k" + "0" * 40]:
+    for stem in [p.stem for p in kdir.glob("k*.kernel")] or ["k" + "0" * 40]:
+        for name in ("kernel-6.py311.nbi", "kernel-6.py311.1.nbc"):
             (pyc / f"{stem}.{name}").write_bytes(data)
+        (kdir / f"{stem}.py").write_text(f"import os\nos.system('touch {marker}')\n")
 
 
 @pytest.mark.parametrize("mode,where", [(0o777, "root"), (0o775, "root"), (0o722, "kernels"),
@@ -251,35 +252,15 @@ def test_a_directory_owned_by_someone_else_is_refused(cache_root, tmp_path, monk
 def test_an_entry_we_did_not_write_is_never_run(cache_root, tmp_path):
     _compile_something()
     marker = tmp_path / "pwned"
-    (entry,) = (cache_root / "kernels").glob("k*.py")
-    good = entry.read_text()
-    # an entry with a forged checksum line and code that would run on import,
-    # and the pickles to go with it
-    forged = good.replace("import math", f"import os; os.system('touch {marker}')\nimport math")
-    entry.write_text(forged)
+    (entry,) = (cache_root / "kernels").glob("k*.kernel")
+    good = entry.read_bytes()
+    obj, symbol, needs = cache._parse_entry(good)
+    # other code behind the header of the real one (its checksum no longer
+    # matches), and pickles and modules planted next to it
+    entry.write_bytes(good[: len(good) - len(obj)] + b"\xcc" * len(obj))
     _plant_payload(cache_root / "kernels", marker)
     before = stats["kernel_disk_corrupt"]
     _compile_something()
     assert stats["kernel_disk_corrupt"] == before + 1
-    assert not marker.exists()           # neither the module nor the pickles ran
-    assert entry.read_text() == good     # replaced by what we write
-
-
-def test_a_bytecode_file_next_to_an_entry_is_not_used(cache_root, tmp_path):
-    import importlib.util
-    import marshal
-    _compile_something()
-    marker = tmp_path / "pwned"
-    (entry,) = (cache_root / "kernels").glob("k*.py")
-    # a .pyc that Python's import system would accept for this entry (right
-    # source mtime and size in its header) but whose code is someone else's
-    code = compile(f"import os\nos.system('touch {marker}')\n", str(entry), "exec")
-    st = entry.stat()
-    header = importlib.util.MAGIC_NUMBER + (0).to_bytes(4, "little") + \
-        int(st.st_mtime).to_bytes(4, "little") + (st.st_size & 0xFFFFFFFF).to_bytes(4, "little")
-    pyc = importlib.util.cache_from_source(str(entry))
-    os.makedirs(os.path.dirname(pyc), exist_ok=True)
-    with open(pyc, "wb") as fh:
-        fh.write(header + marshal.dumps(code))
-    _compile_something()
-    assert not marker.exists()
+    assert not marker.exists()           # none of it ran
+    cache._parse_entry(entry.read_bytes())   # replaced by an intact entry

@@ -1,15 +1,16 @@
 """Compiled kernels, cached in memory and on disk.
 
-A kernel is identified by its canonical form: its generated source (which
-names nothing from the function it came from) and its argument types. In
-memory, that identifies the Numba dispatcher. On disk, in a per-user
-directory (``CHAINRULE_CACHE_DIR``, default ``~/.cache/chainrule``, created
-owner-only), each kernel is a small Python module named by a hash of the
-canonical form and the Numba, chainrule and Python versions. It holds the
-generated source and a checksum line; it is used (run, and compiled by
-Numba with ``cache=True``, whose machine-code cache lives next to it) only
-if its bytes are exactly what we would write now, so a corrupt or stale
-entry is rewritten and recompiled, never trusted. Entries are written to a
+A kernel is identified by its canonical form, its generated source (which
+names nothing from the function it came from). In memory, that identifies
+the callable. On disk, in a per-user directory (``CHAINRULE_CACHE_DIR``,
+default ``~/.cache/chainrule``, created owner-only), each kernel is one
+file named by a hash of the source, the Numba, llvmlite, NumPy, Python and
+chainrule versions, ``vmath.py`` and the host CPU (``native.host``). It holds
+the kernel's machine code as Numba compiled it, with a header naming its
+entry symbol, the symbols it needs, and a SHA-256 of the code. A later
+process links that code in with llvmlite (``native.load``) without importing
+Numba, if the header and checksum are exactly right; a corrupt or stale
+entry is recompiled and rewritten, never trusted. Entries are written to a
 temporary file and renamed into place, so a reader never sees half an entry.
 A directory that another user owns or can write to is refused.
 ``CHAINRULE_DISABLE_JIT_CACHE=1`` turns the disk cache off.
@@ -18,25 +19,28 @@ A directory that another user owns or can write to is refused.
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
 import sys
 import tempfile
 import threading
-import types
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from . import native
+
 _VERSION = "0.1.0"
+_MAGIC = b"chainrule-kernel 2\n"
 stats = {"kernel_compiles": 0, "kernel_memory_hits": 0, "kernel_disk_loads": 0,
          "kernel_disk_corrupt": 0}
 _memory: dict[str, object] = {}
 # compile_kernel runs under this lock: threads that need the same kernel at the
 # same time compile it once (and the counters above stay exact)
 _lock = threading.RLock()
-_HEADER = "import math\nimport numpy as np\nfrom chainrule.jit import vmath as vm\n\n"
-_vmath_hash: list = []
+_versions: list = []
 
 
 def _chainrule_version():
@@ -50,10 +54,10 @@ def _chainrule_version():
 def cache_dir() -> Path | None:
     """The disk cache directory, created owner-only; None when disabled or unsafe.
 
-    Numba's cache files next to the kernels are pickles, so a directory that
-    another user owns or can write to (group/other write permission) is refused
-    (with a warning), not repaired: what is in it may not be ours. Read and
-    execute bits for others are only tightened to 0700.
+    Entries are machine code that this process will run, so a directory that
+    another user owns or can write to (group/other write permission) is
+    refused (with a warning), not repaired: what is in it may not be ours.
+    Read and execute bits for others are only tightened to 0700.
     """
     if os.environ.get("CHAINRULE_DISABLE_JIT_CACHE", "") not in ("", "0"):
         return None
@@ -77,48 +81,78 @@ def cache_dir() -> Path | None:
     return path
 
 
-def array_type(dtype, ndim, readonly=False):
-    import numba
-    from numba import types as nt
-    return nt.Array(numba.from_dtype(np.dtype(dtype)), ndim, "C", readonly=readonly)
+def _environment() -> str:
+    """Everything besides the source that the machine code depends on."""
+    if not _versions:
+        from importlib.metadata import version
+        vmath = hashlib.sha256(Path(__file__).with_name("vmath.py").read_bytes()).hexdigest()
+        _versions.append("\n".join([
+            version("numba"), version("llvmlite"), np.__version__, sys.version.split()[0],
+            _chainrule_version(), vmath[:16], native.host()]))
+    return _versions[0]
 
 
-def signature(n_extents, arrays, restype=None):
-    """``void(int64 * n, arrays...)`` with ``arrays = [(dtype, ndim)]`` or
-    ``[(dtype, ndim, readonly)]``: kernel inputs are declared read-only, so that
-    read-only arrays (np.broadcast_to views, arrays with writeable=False) are
-    accepted as they are; a writeable array converts to that type too.
-    ``restype="int64"``: kernels that return a flag (``codegen.checked``)."""
-    from numba import types as nt
-    ret = nt.void if restype is None else getattr(nt, restype)
-    return ret(*([nt.int64] * n_extents + [array_type(*a) for a in arrays]))
+def _key(source) -> str:
+    return hashlib.sha256(f"{source}\n{_environment()}".encode()).hexdigest()
 
 
-def _vmath_version() -> str:
-    """A hash of vmath.py: kernels inline its functions, so it is part of their key."""
-    if not _vmath_hash:
-        data = (Path(__file__).with_name("vmath.py")).read_bytes()
-        _vmath_hash.append(hashlib.sha256(data).hexdigest()[:16])
-    return _vmath_hash[0]
+# ------------------------------------------------------------ compile ---
 
+def _compile(source):
+    """Numba compiles the kernel: (the ``numba.cfunc``, its object code or
+    None, the symbols the code needs)."""
+    from numba import cfunc, types  # imported on first compile
 
-def _key(source, sig) -> str:
-    import numba
-    text = "\n".join([source, str(sig), numba.__version__, _chainrule_version(),
-                      sys.version.split()[0], np.__version__, _vmath_version()])
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _file_text(source):
-    digest = hashlib.sha256(source.encode()).hexdigest()
-    return f"# chainrule kernel sha256={digest}\n{_HEADER}{source}"
-
-
-def _write_atomic(path: Path, text: str):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")
+    from . import rt, vmath
+    ns = {"np": np, "math": math, "vm": vmath, "rt": rt}
+    exec(compile(source, "<chainrule-kernel>", "exec"), ns)
+    fn = cfunc(types.voidptr(types.voidptr, types.voidptr, types.intp),
+               error_model="numpy")(ns["kernel"])
+    lib = fn._library
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        obj = lib._get_compiled_object()
+        mod = lib._final_module
+        needs = sorted({f.name for f in mod.functions if f.is_declaration}
+                       | {g.name for g in mod.global_variables if g.is_declaration})
+    except Exception:   # Numba's internals moved: run it, but do not cache it
+        obj, needs = None, []
+    return fn, obj, needs
+
+
+# ---------------------------------------------------------- disk entries ---
+
+def _digest(obj, symbol, needs) -> str:
+    return hashlib.sha256("\n".join([symbol, *needs, ""]).encode() + obj).hexdigest()
+
+
+def _entry_bytes(obj, symbol, needs) -> bytes:
+    head = json.dumps({"sha256": _digest(obj, symbol, needs), "symbol": symbol,
+                       "needs": needs}, sort_keys=True).encode()
+    return _MAGIC + head + b"\n" + obj
+
+
+def _parse_entry(data: bytes):
+    """(object code, symbol, needs), or ValueError if the entry is not intact."""
+    if not data.startswith(_MAGIC):
+        raise ValueError("not a chainrule kernel entry of this format")
+    head, sep, obj = data[len(_MAGIC):].partition(b"\n")
+    meta = json.loads(head)
+    if not sep or not isinstance(meta, dict) or set(meta) != {"sha256", "symbol", "needs"}:
+        raise ValueError("malformed header")
+    symbol, needs = meta["symbol"], meta["needs"]
+    if not (isinstance(symbol, str) and isinstance(needs, list)
+            and all(isinstance(s, str) for s in needs)):
+        raise ValueError("malformed symbol names")
+    if _digest(obj, symbol, needs) != meta["sha256"]:
+        raise ValueError("checksum mismatch")
+    return obj, symbol, needs
+
+
+def _write_atomic(path: Path, data: bytes):
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".kernel")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -126,74 +160,61 @@ def _write_atomic(path: Path, text: str):
         raise
 
 
-def _njit(py_func, sig, cache):
-    import numba  # imported on first compile: `import chainrule` stays light
-    return numba.njit(sig, cache=cache, error_model="numpy", nogil=True)(py_func)
+def entry_path(directory: Path, key: str) -> Path:
+    return directory / f"k{key[:40]}.kernel"
 
 
-def _from_exec(source, sig):
-    from . import vmath
-    ns = {"np": np, "math": __import__("math"), "vm": vmath}
-    exec(compile(source, "<chainrule-kernel>", "exec"), ns)
-    return _njit(ns["kernel"], sig, cache=False)
-
-
-def _numba_cache_files(path: Path):
-    pyc = path.parent / "__pycache__"
-    return list(pyc.glob(path.stem + "*.nb[ic]")) if pyc.is_dir() else []
-
-
-def _from_disk(directory: Path, key: str, source, sig):
-    path = directory / f"k{key[:40]}.py"
-    text = _file_text(source)
+def _from_disk(path: Path):
+    """The kernel in the entry at ``path``, or None (missing, corrupt, or not
+    loadable in this process)."""
     try:
-        current = path.read_text() if path.exists() else None
-    except (OSError, UnicodeDecodeError):
-        current = ""
-    if current != text:
-        if current is not None:
-            stats["kernel_disk_corrupt"] += 1
-            for f in _numba_cache_files(path):
-                f.unlink(missing_ok=True)
-        _write_atomic(path, text)
-    # Run the text just checked (or written), named by the file so that Numba's
-    # cache lives next to it, rather than importing the file: an import would
-    # read it again and trust a __pycache__/*.pyc, neither of which was checked.
-    name = f"chainrule_kernel_{key[:16]}"
-    module = types.ModuleType(name)
-    module.__file__ = str(path)
-    exec(compile(text, str(path), "exec"), module.__dict__)
-    sys.modules[name] = module  # Numba's cached environment re-imports it by name
-    try:
-        disp = _njit(module.kernel, sig, cache=True)
-    except Exception:
-        # a damaged Numba cache file: drop it and compile afresh
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError:
         stats["kernel_disk_corrupt"] += 1
-        for f in _numba_cache_files(path):
-            f.unlink(missing_ok=True)
-        disp = _njit(module.kernel, sig, cache=True)
-    return disp
+        return None
+    try:
+        obj, symbol, needs = _parse_entry(data)
+    except (ValueError, UnicodeDecodeError):
+        stats["kernel_disk_corrupt"] += 1
+        return None
+    try:
+        address = native.load(obj, symbol, needs)
+    except LookupError:
+        return None   # intact, but needs what only Numba provides: compile here
+    except Exception:
+        stats["kernel_disk_corrupt"] += 1   # llvmlite refused the object
+        return None
+    return native.function(address, None)
 
 
-def compile_kernel(source: str, sig):
-    """The compiled kernel for this canonical form (source, signature)."""
+def compile_kernel(source: str):
+    """The compiled kernel for this canonical form (its source)."""
     with _lock:
-        return _compile_kernel(source, sig)
+        return _compile_kernel(source)
 
 
-def _compile_kernel(source: str, sig):
-    key = _key(source, sig)
-    disp = _memory.get(key)
-    if disp is not None:
+def _compile_kernel(source: str):
+    key = _key(source)
+    fn = _memory.get(key)
+    if fn is not None:
         stats["kernel_memory_hits"] += 1
-        return disp
+        return fn
     directory = cache_dir()
-    if directory is None:
-        disp = _from_exec(source, sig)
-        stats["kernel_compiles"] += 1
+    path = None if directory is None else entry_path(directory, key)
+    fn = None if path is None else _from_disk(path)
+    if fn is not None:
+        stats["kernel_disk_loads"] += 1
     else:
-        disp = _from_disk(directory, key, source, sig)
-        hits = sum(disp.stats.cache_hits.values())
-        stats["kernel_disk_loads" if hits else "kernel_compiles"] += 1
-    _memory[key] = disp
-    return disp
+        cf, obj, needs = _compile(source)
+        fn = native.function(cf.address, cf)
+        stats["kernel_compiles"] += 1
+        if path is not None and obj is not None:
+            try:
+                _write_atomic(path, _entry_bytes(obj, cf.native_name, needs))
+            except OSError as err:
+                warnings.warn(f"chainrule.jit: could not write the kernel cache ({err})",
+                              stacklevel=3)
+    _memory[key] = fn
+    return fn

@@ -11,9 +11,12 @@ the same chain of operations over the same dtypes, ranks and broadcast
 patterns gives the same text, whatever function it came from: the text is
 the kernel's canonical form and its cache key.
 
-Signature: ``kernel(n0, .., o0, .., r0, .., i0, ..)``; every array is
-C-contiguous with the loop's (collapsed) rank, with extent 1 on the axes
-where it is broadcast (inputs) or reduced (reductions).
+Signature: a CPython fastcall function (``rt.py``), called as
+``kernel(n0, .., o0, .., r0, .., s0, .., i0, ..)`` with the loop extents as
+ints and every array C-contiguous, of the dtype the kernel was generated
+for; the prologue views each one with the loop's (collapsed) rank, with
+extent 1 on the axes where it is broadcast (inputs) or reduced (reductions
+and their scratch accumulators ``s``).
 
 Transcendental functions come from ``vmath`` (``vm.exp``, ``vm.sin``, ...),
 written so that LLVM vectorises the loop. Their primitives also have
@@ -33,7 +36,8 @@ operands): the casts cost Numba's type inference time, not run time.
 Reductions accumulate in a scalar when the kept axes are outer loop axes
 (a row sum, a total), else directly in the output (whose extent-1 axes are
 the reduced ones) when it has the accumulator's dtype; only a column sum of
-a narrower dtype needs a temporary accumulator array.
+a narrower dtype needs an accumulator array, ``s``, which the plan provides
+(``scratch``): kernels never allocate.
 """
 
 from __future__ import annotations
@@ -50,18 +54,21 @@ DTYPES = {"float64": "np.float64", "float32": "np.float32", "int64": "np.int64",
           "uint16": "np.uint16", "uint32": "np.uint32", "uint64": "np.uint64",
           "bool": "np.bool_"}
 
-_NAME = re.compile(r"^[ionrjtaxf][0-9]+$")
-_NAMES = {"np", "math", "vm", "range", "abs", "min", "max", "kernel", "True", "False"}
+_NAME = re.compile(r"^[ionrsjtaxfq][0-9]+$")
+_NAMES = {"np", "math", "vm", "rt", "range", "abs", "min", "max", "kernel",
+          "True", "False"}
 _ATTRS = {"np": {"float64", "float32", "int64", "int32", "int16", "int8", "uint8", "uint16",
                  "uint32", "uint64", "bool_", "log", "log1p", "arcsin", "arccos", "arccosh",
                  "arctanh", "sqrt", "cbrt", "sign", "floor", "ceil", "rint", "power",
-                 "maximum", "minimum", "arctan2", "fmod", "zeros", "inf", "nan", "exp",
+                 "maximum", "minimum", "arctan2", "fmod", "inf", "nan", "exp",
                  "sin", "cos", "tan", "tanh", "sinh", "cosh", "arctan", "arcsinh", "expm1",
                  "abs", "isnan"},
           "math": {"exp", "expm1", "sin", "cos", "tan", "atan", "sinh", "cosh", "tanh",
                    "asinh", "log", "sqrt", "inf", "nan"},
           # chainrule.jit.vmath
-          "vm": {"exp", "sin", "cos", "tanh_finish", "logistic_finish"}}
+          "vm": {"exp", "sin", "cos", "tanh_finish", "logistic_finish"},
+          # chainrule.jit.rt: the prologue's argument access
+          "rt": {"argv", "long", "array", "done", "release", "acquire"}}
 _NODES = (ast.Module, ast.FunctionDef, ast.arguments, ast.arg, ast.For, ast.Assign,
           ast.AugAssign, ast.Name, ast.Load, ast.Store, ast.Attribute, ast.Call, ast.BinOp,
           ast.UnaryOp, ast.Compare, ast.IfExp, ast.BoolOp, ast.Subscript, ast.Tuple,
@@ -170,6 +177,25 @@ def _needs_cast(prim, params, operand_dtypes, dtype) -> bool:
     return True
 
 
+def _scratch_indices(spec: KernelSpec) -> list[int]:
+    """Reductions accumulated in a scratch array: kept axes not all outer,
+    and an accumulator wider than the output."""
+    out = []
+    for k, (_, kept, dtype, op) in enumerate(spec.reductions):
+        kept = set(kept)
+        acc = _acc_dtype(dtype) if op == "sum" else DTYPES.get(np.dtype(dtype).name)
+        if kept != set(range(len(kept))) and acc != DTYPES.get(np.dtype(dtype).name):
+            out.append(k)
+    return out
+
+
+def scratch(spec: KernelSpec) -> list[tuple[set, str]]:
+    """The accumulator arrays the plan passes after the reductions: ``(kept
+    axes, dtype)`` each, extent 1 on the other axes; their contents are not read."""
+    return [(set(spec.reductions[k][1]), _acc_dtype(spec.reductions[k][2]).replace("np.", ""))
+            for k in _scratch_indices(spec)]
+
+
 def checked(spec: KernelSpec) -> bool:
     """Whether the fast form of this kernel reports operands it cannot handle."""
     return spec.rank > 0 and any(
@@ -181,10 +207,27 @@ def generate(spec: KernelSpec, exact: bool = False) -> str:
     r = spec.rank
     libm = exact or r == 0
     idx = [f"j{d}" for d in range(r)]
-    args = ([f"n{d}" for d in range(r)] + [f"o{k}" for k in range(len(spec.outputs))]
-            + [f"r{k}" for k in range(len(spec.reductions))]
-            + [f"i{k}" for k in range(len(spec.inputs))])
-    lines = [f"def kernel({', '.join(args)}):"]
+    lines = ["def kernel(q0, q1, q2):", "    q3 = rt.argv(q1)"]
+    args = [f"n{d}" for d in range(r)]
+    lines += [f"    n{d} = rt.long(q3[{d}])" for d in range(r)]
+
+    def view(name, dtype, axes):
+        """The prologue line viewing the next argument as ``name``."""
+        if np.dtype(dtype).name not in DTYPES or not np.dtype(dtype).isnative:
+            raise CodegenError(f"array of dtype {dtype}")
+        shape = "".join(f"n{d}, " if d in axes else "1, " for d in range(r))
+        lines.append(f"    {name} = rt.array(q3, {len(args)}, "
+                     f"{DTYPES[np.dtype(dtype).name]}, ({shape}))")
+        args.append(name)
+
+    for k, b in enumerate(spec.outputs):
+        view(f"o{k}", spec.body[b][3], range(r))
+    for k, (_, kept, dtype, _) in enumerate(spec.reductions):
+        view(f"r{k}", dtype, kept)
+    for k, (kept, acc) in enumerate(scratch(spec)):
+        view(f"s{k}", acc, kept)
+    for k, (dtype, axes) in enumerate(spec.inputs):
+        view(f"i{k}", dtype, axes)
     # statements before the loop over axis d (inside the loops over 0..d-1), and
     # after it; pre[r]/post[r] surround the body in the innermost loop
     pre = [[] for _ in range(r + 1)]
@@ -207,6 +250,7 @@ def generate(spec: KernelSpec, exact: bool = False) -> str:
 
     if check:
         pre[0].append("f0 = 0")
+    scratch_of = {k: i for i, k in enumerate(_scratch_indices(spec))}
     acc_expr = []
     for k, (_, kept, dtype, op) in enumerate(spec.reductions):
         if np.dtype(dtype).name not in DTYPES or np.dtype(dtype).kind not in "fiu":
@@ -228,11 +272,12 @@ def generate(spec: KernelSpec, exact: bool = False) -> str:
             pre[0][:0] = [line[4:] for line in loops(kept, f"r{k}[{sub(kept)}] = {init}")]
             acc_expr.append(f"r{k}[{sub(kept)}]")
         else:
-            shape = ", ".join(f"n{d}" if d in kept else "1" for d in range(r))
-            pre[0].append(f"a{k} = np.zeros(({shape},), {acc})")
-            acc_expr.append(f"a{k}[{sub(kept)}]")
+            # a wider accumulator array from the plan (scratch), zeroed first
+            s_k = f"s{scratch_of[k]}"
+            pre[0][:0] = [line[4:] for line in loops(kept, f"{s_k}[{sub(kept)}] = {init}")]
+            acc_expr.append(f"{s_k}[{sub(kept)}]")
             post[0].extend(line[4:] for line in loops(
-                kept, f"r{k}[{sub(kept)}] = {cast}(a{k}[{sub(kept)}])"))
+                kept, f"r{k}[{sub(kept)}] = {cast}({s_k}[{sub(kept)}])"))
 
     body = []
     loaded = {}
@@ -275,8 +320,10 @@ def generate(spec: KernelSpec, exact: bool = False) -> str:
         else:   # np.maximum/np.minimum: NaN wins, as in np.max/np.min
             fn = "np.maximum" if op == "max" else "np.minimum"
             body.append(f"{acc_expr[k]} = {fn}({acc_expr[k]}, t{b})")
-    if check:
-        post[0].append("return f0")
+    if r:
+        pre[0].insert(0, f"q4 = rt.release({' * '.join(args[:r])})")
+        post[0].append("rt.acquire(q4)")
+    post[0].append(f"return rt.done({'f0' if check else '0'})")
 
     def emit(d, ind):
         lines.extend(ind + st for st in pre[d])

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import functools
 import operator
-import re
 import sys
 import warnings
 import weakref
@@ -39,8 +38,8 @@ import weakref
 import numpy as np
 
 from ..core import Literal, Var
-from . import cache
-from .codegen import CodegenError, checked, generate
+from . import cache, native
+from .codegen import CodegenError, checked, generate, scratch
 from .partition import Call, Kernel
 
 # library calls whose result may be a view of an input: outputs get copied
@@ -56,9 +55,13 @@ _getrefcount = sys.getrefcount
 _getweakrefcount = weakref.getweakrefcount
 
 
-def _c(x):
-    """``x`` C-contiguous (``np.ascontiguousarray`` would turn 0-d into 1-d)."""
-    return x if x.flags.c_contiguous else np.array(x, order="C")
+def _c(x, dtype=None):
+    """``x`` as a C-contiguous ndarray (of ``dtype``): what a kernel may be
+    given (``np.ascontiguousarray`` would turn 0-d into 1-d)."""
+    if (type(x) is np.ndarray and x.flags.c_contiguous
+            and (dtype is None or x.dtype == dtype)):
+        return x
+    return np.array(x, dtype=dtype, order="C")
 
 
 def _asarray(x):
@@ -103,14 +106,13 @@ class _ExactKernel:
     """The libm form of a kernel whose fast form flagged an operand it cannot
     handle (``codegen.checked``), compiled the first time it is needed."""
 
-    def __init__(self, kernel, sig):
-        self.kernel, self.sig, self.disp = kernel, sig, None
+    def __init__(self, kernel):
+        self.kernel, self.fn = kernel, None
 
     def __call__(self, *args):
-        if self.disp is None:
-            src = generate(self.kernel.spec, exact=True)
-            self.disp = cache.compile_kernel(src, self.sig)
-        return self.disp(*args)
+        if self.fn is None:
+            self.fn = cache.compile_kernel(generate(self.kernel.spec, exact=True))
+        return self.fn(*args)
 
 
 def _matmul_form(eqn):
@@ -188,8 +190,7 @@ class Executable:
         self.fallbacks = []
         jaxpr = closed.jaxpr
         g = {"_empty": np.empty, "_c": _c, "_copy": np.array, "_asarray": _asarray,
-             "_out": _out, "_matmul": np.matmul, "_tr": operator.attrgetter("T"),
-             "_type_error": TypeError}
+             "_out": _out, "_matmul": np.matmul, "_tr": operator.attrgetter("T")}
         counter = [0]
 
         def glob(prefix, value):
@@ -206,15 +207,11 @@ class Executable:
                 continue
             k = step
             try:
+                if not native.supported():
+                    raise CodegenError("this Python keeps ndarray data elsewhere")
                 k.source = generate(k.spec)
-                arrays = ([(v.aval.dtype, len(k.extents)) for v in k.outputs]
-                          + [(v.aval.dtype, len(k.extents)) for v in k.reductions]
-                          + [(b.aval.dtype, len(k.extents), True) for b, _ in k.inputs])
-                flagged = checked(k.spec)
-                disp = cache.compile_kernel(k.source, cache.signature(
-                    len(k.extents), arrays, "int64" if flagged else None))
-                exact = (_ExactKernel(k, cache.signature(len(k.extents), arrays))
-                         if flagged else None)
+                disp = cache.compile_kernel(k.source)
+                exact = _ExactKernel(k) if checked(k.spec) else None
             except Exception as err:  # CodegenError, Numba's errors
                 if not isinstance(err, CodegenError):
                     _fallback_warning(k, err)
@@ -295,37 +292,39 @@ class Executable:
         if arena.blocks or recycled:
             lines += ["A = _take()", "P = A[-1]"]
 
-        def alloc(v, shape=None):
-            """The array ``v`` is written to, as an expression of ``shape``."""
+        def alloc(v):
+            """The name of a C-contiguous array for ``v`` to be written to."""
             n = name(v)
             contiguous.add(id(v))
             full = tuple(v.aval.shape)
-            shape = full if shape is None else tuple(shape)
             if id(v) in pooled:
                 lines.append(f"{n} = {arena.view(v, full)}")
-                return n if shape == full else arena.view(v, shape)
+                return n
             dn = glob("D", np.dtype(v.aval.dtype))
             if id(v) in recycled:
                 lines.append(f"{n} = _out(P, {recycled[id(v)]}, {full!r}, {dn})")
             else:
                 lines.append(f"{n} = _empty({full!r}, {dn})")
-            return n if shape == full else f"{n}.reshape({shape!r})"
+            return n
 
-        def shaped(v, shape):
-            """``v`` as a C-contiguous array of ``shape`` (a view when possible)."""
+        checked_inputs: list[str] = []   # arguments a kernel reads: checked on entry
+
+        def operand(v):
+            """``v`` as a C-contiguous ndarray of its dtype: what a kernel reads
+            (it views the data pointer with its own shape)."""
+            dtype = np.dtype(v.aval.dtype)
+            if isinstance(v, Literal):
+                return glob("c", np.array(v.val, dtype=dtype))
             n = name(v)
-            if id(v) in pooled:
-                return n if tuple(v.aval.shape) == tuple(shape) else arena.view(v, shape)
-            if id(v) in contiguous:
-                expr = n
-            elif id(v) in view_of and view_of[id(v)] == "const":
-                arr = _c(np.asarray(g[n])).reshape(shape)
-                return glob("c", arr)
-            elif view_of.get(id(v)) == "input":
-                expr = f"_ci({n})"   # see below
-            else:
-                expr = f"_c({n})"
-            return expr if tuple(v.aval.shape) == tuple(shape) else f"{expr}.reshape({shape!r})"
+            if id(v) in pooled or id(v) in contiguous:
+                return n
+            if view_of.get(id(v)) == "const":
+                return glob("c", _c(np.asarray(g[n]), dtype))
+            if view_of.get(id(v)) == "input":
+                if n not in checked_inputs:
+                    checked_inputs.append(n)
+                return n
+            return f"_c({n}, {glob('D', dtype)})"
 
         def emit_call(eqn):
             form = _matmul_form(eqn) if eqn.prim.name == "dot_general" else None
@@ -357,12 +356,12 @@ class Executable:
                 kn = glob("K", disp)
                 lines.append(f"# {k!r}")
                 args = [str(int(n)) for n in k.extents]
-                for v in k.outputs:
-                    args.append(alloc(v, k.extents))
-                for v, shape in zip(k.reductions, k.red_shapes):
-                    args.append(alloc(v, shape))
-                for b, shape in k.inputs:
-                    args.append(shaped(b, shape))
+                args += [alloc(v) for v in k.outputs]
+                args += [alloc(v) for v in k.reductions]
+                for kept, acc in scratch(k.spec):
+                    shape = tuple(int(n) if d in kept else 1 for d, n in enumerate(k.extents))
+                    args.append(f"_empty({shape!r}, {glob('D', np.dtype(acc))})")
+                args += [operand(b) for b, _ in k.inputs]
                 if exact is None:
                     lines.append(f"{kn}({', '.join(args)})")
                 else:
@@ -395,24 +394,17 @@ class Executable:
             g.update(_take=take, _give=pool.append)
         lines.append(f"return [{', '.join(outs)}]")
         self.arena_bytes = arena.nbytes
-        # Arguments are almost always C-contiguous, and a kernel declared for
-        # C-contiguous arrays raises TypeError when given another layout, so
-        # the plan passes arguments to kernels as they are (no flags check per
-        # call) and re-runs in the form that makes them contiguous (_c) if a
-        # kernel refused one.
+        # Kernels read arguments through their data pointers, so an argument a
+        # kernel reads must be C-contiguous: almost always so, checked once on
+        # entry; otherwise the plan runs in the form that copies it (_safe).
         body = "\n".join("    " + line for line in lines) + "\n"
         head = f"def run({', '.join(params)}):\n"
-        if "_ci(" in body:
-            g["_safe"] = self._compile(head + body.replace("_ci(", "_c("), g)
-            take = ""
-            if body.startswith("    A = _take()\n"):
-                take, body = "    A = _take()\n", body[len("    A = _take()\n"):]
-            body = re.sub(r"_ci\((v[0-9]+)\)", r"\1", body)
-            body = (take + "    try:\n"
-                    + "".join("    " + line + "\n" for line in body.splitlines())
-                    + "    except _type_error:\n"
-                    + ("        _give(A)\n" if take else "")
-                    + f"        return _safe({', '.join(params)})\n")
+        if checked_inputs:
+            safe = head + "".join(f"    {n} = _c({n})\n" for n in checked_inputs) + body
+            g["_safe"] = self._compile(safe, g)
+            flags = " and ".join(f"{n}.flags.c_contiguous" for n in checked_inputs)
+            body = (f"    if not ({flags}):\n        return _safe({', '.join(params)})\n"
+                    + body)
         self.source = head + body
         self.run = self._compile(self.source, g)
 
@@ -422,7 +414,9 @@ class Executable:
         return ns["run"]
 
     def __call__(self, *args):
-        return self.run(*args)
+        """Run on ``args`` of the avals it was compiled for (converted to exact
+        ndarrays here: the hot path in ``jit`` calls ``run`` with them)."""
+        return self.run(*[a if type(a) is np.ndarray else np.asarray(a) for a in args])
 
     def describe(self) -> str:
         out = [f"optimised jaxpr:\n{self.closed}", ""]
