@@ -14,6 +14,8 @@ differentiates; the primitives appear where values are traced (jit, vmap).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .core import (
@@ -136,9 +138,16 @@ def _branches(funs, avals):
     return tuple(branches), consts
 
 
-def _cond_impl(index, *args, branches):
+def _cond_impl(index, *args, branches, run_branch=None):
     i = int(np.clip(int(index), 0, len(branches) - 1))
+    if run_branch is not None:
+        return run_branch[i](*args)
     return [np.asarray(o) for o in run(branches[i], *args)]
+
+
+def _cond_lower_call(compile, *, branches):
+    return functools.partial(_cond_impl, branches=branches,
+                             run_branch=[compile(b) for b in branches])
 
 
 def _cond_jvp_full(primals, tangents, *, branches):
@@ -198,6 +207,7 @@ def _cond_batch(axis_size, args, dims, *, branches):
 
 
 cond_p.impl = _cond_impl
+cond_p.lower_call = _cond_lower_call
 cond_p.abstract_eval = lambda index, *args, branches: out_avals(branches[0])
 cond_p.jvp_full = _cond_jvp_full
 cond_p.jvp = lambda primals, tangents, out, **p: _cond_jvp_full(primals, tangents, **p)[1]
@@ -256,7 +266,8 @@ def cond(pred, true_fun, false_fun, *operands):
 scan_p = Primitive("scan", multiple_results=True)
 
 
-def _scan_impl(*args, jaxpr, num_consts, num_carry, length, reverse):
+def _scan_impl(*args, jaxpr, num_consts, num_carry, length, reverse, run_body=None):
+    body = run_body or runner(jaxpr)
     consts = args[:num_consts]
     carry = list(args[num_consts:num_consts + num_carry])
     xs = args[num_consts + num_carry:]
@@ -266,11 +277,15 @@ def _scan_impl(*args, jaxpr, num_consts, num_carry, length, reverse):
     stacked = [np.empty((length,) + tuple(a.shape), a.dtype)
                for a in out_avals(jaxpr)[num_carry:]]
     for i in (range(length - 1, -1, -1) if reverse else range(length)):
-        out = run(jaxpr, *consts, *carry, *[x[i] for x in xs])
+        out = body(*consts, *carry, *[x[i, ...] for x in xs])
         carry = out[:num_carry]
         for buf, y in zip(stacked, out[num_carry:]):
             buf[i] = y
     return [np.asarray(c) for c in carry] + stacked
+
+
+def _scan_lower_call(compile, *, jaxpr, **params):
+    return functools.partial(_scan_impl, jaxpr=jaxpr, run_body=compile(jaxpr), **params)
 
 
 def _scan_aval(*avals, jaxpr, num_consts, num_carry, length, reverse):
@@ -398,6 +413,7 @@ def _scan_batch(axis_size, args, dims, *, jaxpr, num_consts, num_carry, length, 
 
 
 scan_p.impl = _scan_impl
+scan_p.lower_call = _scan_lower_call
 scan_p.abstract_eval = _scan_aval
 scan_p.jvp_full = _scan_jvp_full
 scan_p.jvp = lambda primals, tangents, out, **p: _scan_jvp_full(primals, tangents, **p)[1]
@@ -472,13 +488,21 @@ def fori_loop(lower, upper, body_fun, init_val):
 while_p = Primitive("while", multiple_results=True)
 
 
-def _while_impl(*args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
+def _while_impl(*args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts, run_cond=None,
+                run_body=None):
+    test, body = run_cond or runner(cond_jaxpr), run_body or runner(body_jaxpr)
     cc = args[:cond_nconsts]
     bc = args[cond_nconsts:cond_nconsts + body_nconsts]
     val = list(args[cond_nconsts + body_nconsts:])
-    while bool(run(cond_jaxpr, *cc, *val)[0]):
-        val = run(body_jaxpr, *bc, *val)
+    while bool(test(*cc, *val)[0]):
+        val = body(*bc, *val)
     return [np.asarray(v) for v in val]
+
+
+def _while_lower_call(compile, *, cond_jaxpr, body_jaxpr, **params):
+    return functools.partial(_while_impl, cond_jaxpr=cond_jaxpr, body_jaxpr=body_jaxpr,
+                             run_cond=compile(cond_jaxpr), run_body=compile(body_jaxpr),
+                             **params)
 
 
 def _bind_while(cond_fun, body_fun, cond_args, body_args, carry):
@@ -626,6 +650,7 @@ def _while_batch(axis_size, args, dims, *, cond_jaxpr, body_jaxpr, cond_nconsts,
 
 
 while_p.impl = _while_impl
+while_p.lower_call = _while_lower_call
 while_p.abstract_eval = lambda *avals, body_jaxpr, **p: out_avals(body_jaxpr)
 while_p.jvp_full = _while_jvp_full
 while_p.jvp = lambda primals, tangents, out, **p: _while_jvp_full(primals, tangents, **p)[1]

@@ -118,7 +118,10 @@ class Primitive:
       rules, loops); reverse mode then calls it instead of binding, and passes
       ``residuals=`` to ``vjp``.
     - ``batch(axis_size, args, dims, **params) -> (out, out_dim)``: vmap.
-    - ``lower``: how jit emits it.
+    - ``lower``: how jit emits it (an expression in a fused kernel).
+    - ``lower_call(compile, **params) -> impl``: optional, for primitives
+      that run Jaxprs (control flow): the impl jit calls, with each Jaxpr
+      compiled by ``compile(jaxpr) -> callable`` instead of interpreted.
 
     Multi-result primitives (``multiple_results=True``) take and return
     lists for ``out``, tangents and cotangents.
@@ -135,6 +138,7 @@ class Primitive:
         self.jvp_full: Callable | None = None
         self.batch: Callable | None = None
         self.lower: Callable | None = None
+        self.lower_call: Callable | None = None
         self.samples: Callable | None = None  # () -> [(args, params)] for tests
         registry[name] = self
 

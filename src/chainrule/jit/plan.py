@@ -37,7 +37,7 @@ import weakref
 
 import numpy as np
 
-from ..core import Literal, Var
+from ..core import ClosedJaxpr, Literal, Var
 from . import cache, native
 from .codegen import CodegenError, checked, generate, scratch
 from .partition import Call, Kernel
@@ -102,6 +102,13 @@ def _fallback_warning(kernel, err):
                       "slower)", RuntimeWarning, stacklevel=4)
 
 
+def _compile_body(jaxpr):
+    """A loop body or branch (a Jaxpr without constants), compiled like a
+    jit function: what ``lower_call`` rules run instead of interpreting it."""
+    from . import compile_jaxpr  # the package imports this module
+    return compile_jaxpr(ClosedJaxpr(jaxpr, []), "body")
+
+
 class _ExactKernel:
     """The libm form of a kernel whose fast form flagged an operand it cannot
     handle (``codegen.checked``), compiled the first time it is needed."""
@@ -116,16 +123,18 @@ class _ExactKernel:
 
 
 def _matmul_form(eqn):
-    """``(transpose lhs, transpose rhs)`` when ``dot_general`` is one 2-D matmul
-    (what ``_dot_general_impl`` does for it, with ``out=``), else None."""
+    """``(transpose lhs, transpose rhs)`` when ``dot_general`` is one matmul of
+    operands of rank 1 or 2 (what ``_dot_general_impl`` does for it, with
+    ``out=``), else None."""
     (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
     lhs, rhs = eqn.inputs
-    if (lb or rb or len(lc) != 1 or len(rc) != 1 or len(lhs.aval.shape) != 2
-            or len(rhs.aval.shape) != 2 or isinstance(lhs, Literal) or isinstance(rhs, Literal)
+    ln, rn = len(lhs.aval.shape), len(rhs.aval.shape)
+    if (lb or rb or len(lc) != 1 or len(rc) != 1 or not 1 <= ln <= 2 or not 1 <= rn <= 2
+            or isinstance(lhs, Literal) or isinstance(rhs, Literal)
             or np.dtype(lhs.aval.dtype) != np.dtype(rhs.aval.dtype)
             or np.dtype(eqn.outputs[0].aval.dtype) != np.dtype(lhs.aval.dtype)):
         return None
-    return lc[0] == 0, rc[0] == 1
+    return lc[0] != ln - 1, rc[0] != 0
 
 
 def _nbytes(v):
@@ -187,6 +196,7 @@ class Executable:
     def __init__(self, closed, steps, name="jitted"):
         self.closed, self.steps, self.name = closed, steps, name
         self.kernels = [s for s in steps if isinstance(s, Kernel)]
+        self.in_dtypes = [np.dtype(v.aval.dtype) for v in closed.jaxpr.invars]
         self.fallbacks = []
         jaxpr = closed.jaxpr
         g = {"_empty": np.empty, "_c": _c, "_copy": np.array, "_asarray": _asarray,
@@ -327,6 +337,9 @@ class Executable:
             return f"_c({n}, {glob('D', dtype)})"
 
         def emit_call(eqn):
+            if eqn.prim.lower_call is not None:   # control flow: its Jaxprs compiled too
+                f = eqn.prim.lower_call(_compile_body, **eqn.params)
+                return emit_library_call(eqn, f)
             form = _matmul_form(eqn) if eqn.prim.name == "dot_general" else None
             if form is not None:
                 (out,) = eqn.outputs
@@ -335,6 +348,9 @@ class Executable:
                 lines.append(f"_matmul({a}, {b}, out={o})")
                 return
             f = functools.partial(eqn.prim.impl, **eqn.params) if eqn.params else eqn.prim.impl
+            emit_library_call(eqn, f)
+
+        def emit_library_call(eqn, f):
             fn = glob("F", f)
             args = ", ".join(name(a) for a in eqn.inputs)
             if eqn.prim.multiple_results:
@@ -414,9 +430,10 @@ class Executable:
         return ns["run"]
 
     def __call__(self, *args):
-        """Run on ``args`` of the avals it was compiled for (converted to exact
-        ndarrays here: the hot path in ``jit`` calls ``run`` with them)."""
-        return self.run(*[a if type(a) is np.ndarray else np.asarray(a) for a in args])
+        """Run on ``args`` of the avals it was compiled for, made ndarrays of
+        their dtypes here (``jit``'s hot path calls ``run`` with such arrays)."""
+        return self.run(*[a if type(a) is np.ndarray and a.dtype == d else np.asarray(a, d)
+                          for a, d in zip(args, self.in_dtypes)])
 
     def describe(self) -> str:
         out = [f"optimised jaxpr:\n{self.closed}", ""]

@@ -15,6 +15,8 @@ the lectures' ``dL/dx = dL/dy . w^T`` and ``dL/dw = x^T . dL/dy``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..batching import moveaxis
@@ -77,6 +79,8 @@ def _dot_general_impl(lhs, rhs, *, dimension_numbers):
             return out if type(out) is np.ndarray else np.asarray(out)
         if lc == (ln - 1,) and rc == (0,) and rn <= 2:
             return np.matmul(lhs, rhs)  # (..., m, k) @ (k, n): one GEMM
+        if not lc and not rc:
+            return np.multiply.outer(lhs, rhs)   # an outer product (a weight's gradient)
     else:
         nb = len(lb)
         batch = tuple(range(nb))
@@ -100,7 +104,7 @@ def _general(lhs, rhs, lc, rc, lb, rb):
         raise ValueError("dot_general: shapes differ")  # EvalInterpreter re-asks the aval
     lfshape = tuple(ls[i] for i in lf)
     rfshape = tuple(rs[i] for i in rf)
-    size = lambda shape: int(np.prod(shape, dtype=np.int64))  # noqa: E731
+    size = math.prod
     nbat, m, n = size(bshape), size(lfshape), size(rfshape)
     k = size(kshape)
     # Operands already laid out as (batch, contract, free) for lhs or (batch,
