@@ -158,8 +158,17 @@ def run_mlp(repeats):
         assert_same(g, reference[0], f"mlp {name}: gradient with respect to the parameters")
         assert_same(gx, reference[1], f"mlp {name}: gradient with respect to the input")
         resid = measure_residuals(loss, params, x, argnums=(0,))
+        # compiled: the buffers the plan keeps for intermediates (jit's
+        # optimiser must not merge the recomputation back into the forward pass)
+        jit_p = cr.jit(grad_p)
+        for a, b in zip(cr.tree_util.tree_leaves(jit_p(params, x)),
+                        cr.tree_util.tree_leaves(reference[0])):   # to rounding (fused code)
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12, err_msg=f"{name}: jit")
+        _, jit_call = measure_peak(lambda: jit_p(params, x))  # noqa: B023
+        jit_total = jit_p.lower(params, x).executable.arena_bytes + jit_call
         rows[name] = {"residuals_mb": resid / MB, "residual_activations": resid / unit,
                       "peak_grad_params_mb": peak / MB, "peak_grad_input_mb": peak_x / MB,
+                      "jit_memory_mb": jit_total / MB,
                       "time_grad_params_s": timed(lambda: grad_p(params, x), repeats)}  # noqa
     return rows, {"unit_mb": unit / MB, "grad_output_mb": grad_bytes / MB}
 
@@ -250,6 +259,11 @@ def check_mlp(rows, info):
     # same in every variant) dominate the end of the backward pass
     assert nothing["peak_grad_params_mb"] < none["peak_grad_params_mb"]
     assert nothing["peak_grad_params_mb"] <= info["grad_output_mb"] + inputs + 8 * unit
+    # under jit (the plan's buffers and what a call allocates): the plan keeps
+    # only what the backward pass reads, here the layer inputs, as a checkpoint
+    # does; checkpointing must not cost memory (its recomputation stays apart)
+    assert none["jit_memory_mb"] <= inputs + 4 * unit
+    assert nothing["jit_memory_mb"] <= none["jit_memory_mb"] + 2 * unit
     return {"nothing_saveable_beyond_inputs_activations": beyond_nothing / unit,
             "no_checkpoint_beyond_inputs_activations": beyond_none / unit}
 
@@ -274,7 +288,8 @@ def print_tables(mlp, mlp_info, scan, scan_info):
           f"(one activation = {unit:.2f} MB; the weight gradients = "
           f"{mlp_info['grad_output_mb']:.1f} MB) ==")
     head = (f"{'checkpoint per layer':<22}{'residuals':>11}{'ratio':>7}{'act.':>7}"
-            f"{'peak grad(params)':>19}{'ratio':>7}{'peak grad(x)':>14}{'ratio':>7}{'time':>9}")
+            f"{'peak grad(params)':>19}{'ratio':>7}{'peak grad(x)':>14}{'ratio':>7}{'time':>9}"
+            f"{'jit memory':>13}")
     print(head)
     base = mlp["no checkpoint"]
     ratio = {k: base["residuals_mb"] / r["residuals_mb"] for k, r in mlp.items()}
@@ -285,7 +300,8 @@ def print_tables(mlp, mlp_info, scan, scan_info):
               f"{base['peak_grad_params_mb'] / r['peak_grad_params_mb']:>6.2f}x"
               f"{r['peak_grad_input_mb']:>11.2f} MB"
               f"{base['peak_grad_input_mb'] / r['peak_grad_input_mb']:>6.2f}x"
-              f"{r['time_grad_params_s'] * 1e3:>7.0f}ms")
+              f"{r['time_grad_params_s'] * 1e3:>7.0f}ms"
+              f"{r['jit_memory_mb']:>10.2f} MB")
     extra = mlp["nothing_saveable"]["residual_activations"] - LAYERS
     print(f"""
 What the policies promise. Each layer puts three ({BATCH}, {WIDTH}) arrays on
@@ -300,7 +316,12 @@ variants keep the {LAYERS} layer inputs ({LAYERS * unit:.1f} MB); beyond them
 - everything_saveable keeps what no checkpoint keeps (a control).
 The peak of grad(params) also holds the weight gradients, which grow to
 {mlp_info['grad_output_mb']:.1f} MB as the backward pass frees the tape, so its ratio is smaller;
-grad(x) (no weight gradients) shows the residual saving in the peak itself.""")
+grad(x) (no weight gradients) shows the residual saving in the peak itself.
+jit memory is the compiled grad(params)'s buffers plus what one call
+allocates: the plan already keeps only what the backward pass reads (here
+the layer inputs, as a checkpoint would), so checkpointing buys nothing more
+for this MLP; an optimization barrier keeps its recomputation from being
+merged back (tests/test_checkpoint.py shows 3x less for wider blocks).""")
 
     cu = scan_info["unit_mb"]
     print(f"\n== grad through a {STEPS}-step RNN (batch {RNN_BATCH}, width {RNN_WIDTH}; "

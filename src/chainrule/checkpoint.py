@@ -49,6 +49,27 @@ saved_p.vjp = lambda ct, out, *args, wants, prim, params: tuple(prim.vjp(
 saved_p.batch = lambda axis_size, args, dims, *, prim, params: (args[-1], dims[-1])
 
 
+# An identity that optimisations may not see through: jit's common
+# subexpression elimination would otherwise find the recomputation in the
+# backward pass equal to the forward pass's equations and keep the forward
+# values alive instead, undoing the checkpoint (JAX's optimization_barrier).
+optimization_barrier_p = Primitive("optimization_barrier", multiple_results=True)
+optimization_barrier_p.impl = lambda *xs: list(xs)
+optimization_barrier_p.abstract_eval = lambda *avals: list(avals)
+optimization_barrier_p.jvp = lambda primals, tangents, out: list(tangents)
+optimization_barrier_p.vjp = lambda cts, out, *xs, wants: tuple(cts)
+optimization_barrier_p.batch = lambda axis_size, args, dims: (list(args), list(dims))
+optimization_barrier_p.samples = lambda rng: [((rng.normal(size=(2, 3)), rng.normal(size=3)),
+                                               {})]
+
+
+def optimization_barrier(operand):
+    """``operand`` (a pytree) unchanged, as values jit may not merge with
+    equal computations elsewhere."""
+    leaves, tree = tree_flatten(operand)
+    return tree_unflatten(tree, optimization_barrier_p.bind(*leaves))
+
+
 def _eval(jaxpr, args, policy, saved=None):
     """Evaluate ``jaxpr``; with ``saved``, reuse those equations' outputs.
 
@@ -88,7 +109,10 @@ def _remat_vjp_fwd(*args, jaxpr, policy):
 
 
 def _remat_vjp(cts, outs, *args, wants, residuals, jaxpr, policy):
-    recompute = lambda *a: _eval(jaxpr, a, policy, residuals)[0]  # noqa: E731
+    def recompute(*a):
+        # one barrier per input: an input that needs no cotangent stays inactive
+        a = [optimization_barrier_p.bind(x)[0] for x in a]
+        return _eval(jaxpr, a, policy, residuals)[0]
     return _vjp_flat(recompute, list(args), _dense(cts, outs), wants)
 
 

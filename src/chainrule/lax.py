@@ -5,6 +5,7 @@ goes through ``cond``/``switch``/``scan``/``fori_loop``/``while_loop``; each
 is a primitive with forward, reverse and batching rules.
 """
 
+from .checkpoint import optimization_barrier
 from .control_flow import cond, fori_loop, scan, switch, while_loop
 from .numpy import stop_gradient
 from .primitives.dot import dot_general
@@ -26,4 +27,4 @@ __all__ = ["cond", "switch", "scan", "fori_loop", "while_loop", "stop_gradient",
            "dot_general", "convert_element_type", "integer_pow", "logistic", "select",
            "cumsum", "reduce_sum", "reduce_max", "reduce_min", "reduce_prod",
            "broadcast_in_dim", "concatenate", "expand_dims", "pad", "reshape", "rev",
-           "squeeze", "transpose", "slice"]
+           "squeeze", "transpose", "slice", "optimization_barrier"]

@@ -44,7 +44,7 @@ from .partition import Call, Kernel
 
 # library calls whose result may be a view of an input: outputs get copied
 _VIEWS = {"reshape", "transpose", "broadcast_in_dim", "squeeze", "expand_dims", "slice",
-          "rev", "stop_gradient"}
+          "rev", "stop_gradient", "optimization_barrier"}
 # library calls whose result is always new memory: their operands may live in the arena
 _FRESH = {"dot_general", "reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "argmax",
           "argmin"}
