@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -41,6 +43,7 @@ _memory: dict[str, object] = {}
 # same time compile it once (and the counters above stay exact)
 _lock = threading.RLock()
 _versions: list = []
+log = logging.getLogger("chainrule.jit")   # CHAINRULE_LOG_COMPILES=1 shows it
 
 
 def _chainrule_version():
@@ -203,13 +206,18 @@ def _compile_kernel(source: str):
         return fn
     directory = cache_dir()
     path = None if directory is None else entry_path(directory, key)
+    start = time.perf_counter()
     fn = None if path is None else _from_disk(path)
     if fn is not None:
         stats["kernel_disk_loads"] += 1
+        log.info("kernel %s loaded from %s (%.3f s)", key[:12], path,
+                 time.perf_counter() - start)
     else:
         cf, obj, needs = _compile(source)
         fn = native.function(cf.address, cf)
         stats["kernel_compiles"] += 1
+        log.info("kernel %s compiled by Numba (%.3f s; %s)", key[:12],
+                 time.perf_counter() - start, "not in the disk cache" if path else "no disk cache")
         if path is not None and obj is not None:
             try:
                 _write_atomic(path, _entry_bytes(obj, cf.native_name, needs))
