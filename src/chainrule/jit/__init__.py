@@ -3,8 +3,11 @@
 ``jit(f)(*args)`` looks up the flattened arguments' structure, shapes,
 dtypes and static values in a dict; on a miss it traces ``f`` to a Jaxpr,
 optimises it (``optimize``), cuts it into fused kernels and library calls
-(``partition``), writes and compiles each kernel (``codegen``, ``cache``)
-and assembles them into one straight-line function (``plan``).
+(``partition``), writes and compiles each kernel (``codegen``; Numba
+compiles it as a CPython function, ``rt``; ``cache`` keeps its machine code,
+which ``native`` loads in later processes without Numba) and assembles them
+into one straight-line function (``plan``), in which control-flow bodies
+are compiled executables too.
 
 Called under another transform (``grad(jit(f))``, ``jvp(jit(f))``,
 ``make_jaxpr(jit(f))``, or with traced arguments), ``jit`` binds the call
