@@ -51,7 +51,6 @@ class Kernel:
         self.outputs = []           # [Var] full-shape outputs
         self.reductions = []        # [Var] reduction outputs
         self.extents = ()           # collapsed loop shape
-        self.red_shapes = []        # collapsed shapes of reduction outputs
         self.source = None
 
     @property
@@ -391,7 +390,6 @@ def finalize(k: Kernel, source, needed_outside) -> None:
     k.reductions = [e.outputs[0] for e in reds]
     k.inputs = [(base, cshape(fs)) for (base, _), fs in zip(in_list, full_sets)]
     k.extents = extents
-    k.red_shapes = [cshape(ks) for ks in kept_sets]
     k.spec = KernelSpec(
         rank=len(groups),
         inputs=[(np.dtype(b.aval.dtype), collapsed(fs)) for (b, _), fs in zip(in_list, full_sets)],

@@ -148,7 +148,7 @@ class _Arena:
         self.blocks = []       # sizes in bytes
         self.free = []         # indices of free blocks
         self.views = []        # (block, dtype, shape) per arena entry
-        self.entry = {}        # (id(var), shape) -> arena entry index
+        self.entry = {}        # id(var) -> arena entry index
         self.block_of = {}     # id(var) -> block index
 
     def assign(self, v):
@@ -165,12 +165,13 @@ class _Arena:
     def release(self, v):
         self.free.append(self.block_of[id(v)])
 
-    def view(self, v, shape):
-        key = (id(v), tuple(shape))
-        if key not in self.entry:
-            self.entry[key] = len(self.views)
-            self.views.append((self.block_of[id(v)], np.dtype(v.aval.dtype), tuple(shape)))
-        return f"A[{self.entry[key]}]"
+    def view(self, v):
+        """The arena entry holding ``v``, as plan text."""
+        if id(v) not in self.entry:
+            self.entry[id(v)] = len(self.views)
+            self.views.append((self.block_of[id(v)], np.dtype(v.aval.dtype),
+                               tuple(v.aval.shape)))
+        return f"A[{self.entry[id(v)]}]"
 
     def factory(self, n_recycled):
         blocks, views = list(self.blocks), list(self.views)
@@ -308,7 +309,7 @@ class Executable:
             contiguous.add(id(v))
             full = tuple(v.aval.shape)
             if id(v) in pooled:
-                lines.append(f"{n} = {arena.view(v, full)}")
+                lines.append(f"{n} = {arena.view(v)}")
                 return n
             dn = glob("D", np.dtype(v.aval.dtype))
             if id(v) in recycled:

@@ -32,6 +32,34 @@ def argv(typingctx, args):
     return types.CPointer(types.intp)(types.voidptr), codegen
 
 
+@intrinsic
+def array(typingctx, argv, index, dtype, shape):
+    """Argument ``index`` (an ndarray) as a C-contiguous array of ``shape``."""
+    from numba.np.arrayobj import make_array, populate_array
+    elem = dtype.dtype
+    arrty = types.Array(elem, len(shape), "C")
+
+    def codegen(context, builder, sig, llargs):
+        vec, idx, _, llshape = llargs
+        obj = builder.load(builder.gep(vec, [idx]))
+        base = builder.inttoptr(obj, _i8p)
+        slot = builder.gep(base, [ir.Constant(ir.IntType(64), DATA_OFFSET)])
+        ptr = builder.load(builder.bitcast(slot, _i8p.as_pointer()))
+        data = builder.bitcast(ptr, context.get_data_type(elem).as_pointer())
+        dims = cgutils.unpack_tuple(builder, llshape, len(shape))
+        itemsize = context.get_constant(types.intp, context.get_abi_sizeof(
+            context.get_data_type(elem)))
+        strides, step = [], itemsize
+        for d in reversed(dims):
+            strides.append(step)
+            step = builder.mul(step, d)
+        ary = make_array(arrty)(context, builder)
+        populate_array(ary, data=data, shape=dims, strides=list(reversed(strides)),
+                       itemsize=itemsize, meminfo=None)
+        return ary._getvalue()
+    return arrty(argv, index, dtype, shape), codegen
+
+
 # CPython's own functions, resolved in the process when the code is loaded
 long = types.ExternalFunction("PyLong_AsSsize_t", types.intp(types.intp))
 done = types.ExternalFunction("PyLong_FromSsize_t", types.voidptr(types.intp))
@@ -60,6 +88,7 @@ def release(typingctx, work):
 
 @intrinsic
 def acquire(typingctx, state):
+    """Take the GIL back if ``release`` gave it up."""
     def codegen(context, builder, sig, llargs):
         held = cgutils.is_not_null(builder, llargs[0])
         with builder.if_then(held, likely=False):
@@ -67,31 +96,3 @@ def acquire(typingctx, state):
                          [llargs[0]])
         return context.get_dummy_value()
     return types.void(state), codegen
-
-
-@intrinsic
-def array(typingctx, argv, index, dtype, shape):
-    """Argument ``index`` (an ndarray) as a C-contiguous array of ``shape``."""
-    from numba.np.arrayobj import make_array, populate_array
-    elem = dtype.dtype
-    arrty = types.Array(elem, len(shape), "C")
-
-    def codegen(context, builder, sig, llargs):
-        vec, idx, _, llshape = llargs
-        obj = builder.load(builder.gep(vec, [idx]))
-        base = builder.inttoptr(obj, _i8p)
-        slot = builder.gep(base, [ir.Constant(ir.IntType(64), DATA_OFFSET)])
-        ptr = builder.load(builder.bitcast(slot, _i8p.as_pointer()))
-        data = builder.bitcast(ptr, context.get_data_type(elem).as_pointer())
-        dims = cgutils.unpack_tuple(builder, llshape, len(shape))
-        itemsize = context.get_constant(types.intp, context.get_abi_sizeof(
-            context.get_data_type(elem)))
-        strides, step = [], itemsize
-        for d in reversed(dims):
-            strides.append(step)
-            step = builder.mul(step, d)
-        ary = make_array(arrty)(context, builder)
-        populate_array(ary, data=data, shape=dims, strides=list(reversed(strides)),
-                       itemsize=itemsize, meminfo=None)
-        return ary._getvalue()
-    return arrty(argv, index, dtype, shape), codegen
