@@ -55,9 +55,14 @@ _getrefcount = sys.getrefcount
 _getweakrefcount = weakref.getweakrefcount
 
 
-def _c(x, dtype=None):
+def _c(x, dtype=None, shape=None):
     """``x`` as a C-contiguous ndarray (of ``dtype``): what a kernel may be
-    given (``np.ascontiguousarray`` would turn 0-d into 1-d)."""
+    given (``np.ascontiguousarray`` would turn 0-d into 1-d). With ``shape``,
+    a library call's result that a kernel reads is checked against its
+    aval: kernels index raw memory, so a wrong size must never reach one."""
+    if shape is not None and np.shape(x) != shape:
+        raise AssertionError(f"chainrule.jit: a library call returned shape {np.shape(x)} "
+                             f"where its abstract evaluation said {shape}")
     if (type(x) is np.ndarray and x.flags.c_contiguous
             and (dtype is None or x.dtype == dtype)):
         return x
@@ -335,7 +340,7 @@ class Executable:
                 if n not in checked_inputs:
                     checked_inputs.append(n)
                 return n
-            return f"_c({n}, {glob('D', dtype)})"
+            return f"_c({n}, {glob('D', dtype)}, {tuple(int(d) for d in v.aval.shape)!r})"
 
         def emit_call(eqn):
             if eqn.prim.lower_call is not None:   # control flow: its Jaxprs compiled too
