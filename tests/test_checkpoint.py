@@ -3,6 +3,7 @@ transform and policy, with the forward pass recomputed in the backward pass."""
 
 import numpy as np
 import pytest
+from helpers import tree_close as _close
 
 import chainrule as cr
 import chainrule.numpy as cnp
@@ -16,15 +17,6 @@ POLICIES = {
     "dots_saveable": checkpoint_policies.dots_saveable,
     "everything_saveable": checkpoint_policies.everything_saveable,
 }
-
-
-def _close(a, b, rtol=1e-10, atol=1e-12):
-    la, ta = cr.tree_util.tree_flatten(a)
-    lb, tb = cr.tree_util.tree_flatten(b)
-    assert ta == tb, (ta, tb)
-    for x, y in zip(la, lb):
-        assert np.shape(x) == np.shape(y), (np.shape(x), np.shape(y))
-        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol)
 
 
 def _params(depth=8, width=6, seed=0):

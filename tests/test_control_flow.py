@@ -3,6 +3,7 @@ in value and derivatives, eagerly, staged (make_jaxpr/jit) and under vmap."""
 
 import numpy as np
 import pytest
+from helpers import tree_close as _close
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,17 +13,6 @@ from chainrule import lax
 from chainrule.test_util import check_grads
 
 RNG = np.random.default_rng(0)
-
-
-def _close(a, b, rtol=1e-10, atol=1e-12):
-    if isinstance(b, list) and all(np.isscalar(v) for v in b):
-        b = np.array(b)
-    la, ta = cr.tree_util.tree_flatten(a)
-    lb, tb = cr.tree_util.tree_flatten(b)
-    assert ta == tb, (ta, tb)
-    for x, y in zip(la, lb):
-        assert np.shape(x) == np.shape(y), (np.shape(x), np.shape(y))
-        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol)
 
 
 def _prims(closed):
@@ -432,7 +422,6 @@ def test_while_loop_errors():
 
 
 # ------------------------------------------------------------ hypothesis ---
-
 
 
 @settings(max_examples=20, deadline=None)

@@ -4,6 +4,7 @@ from functools import partial
 
 import numpy as np
 import pytest
+from helpers import tree_close as _close
 
 import chainrule as cr
 import chainrule.numpy as cnp
@@ -11,17 +12,6 @@ from chainrule import custom_jvp, custom_vjp, nn
 from chainrule.test_util import check_grads
 
 RNG = np.random.default_rng(0)
-
-
-def _close(a, b, rtol=1e-10, atol=1e-12):
-    if isinstance(b, list) and all(np.isscalar(v) for v in b):
-        b = np.array(b)
-    la, ta = cr.tree_util.tree_flatten(a)
-    lb, tb = cr.tree_util.tree_flatten(b)
-    assert ta == tb, (ta, tb)
-    for x, y in zip(la, lb):
-        assert np.shape(x) == np.shape(y), (np.shape(x), np.shape(y))
-        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol)
 
 
 def _sigmoid(x):
