@@ -12,8 +12,10 @@ process links that code in with llvmlite (``native.load``) without importing
 Numba, if the header and checksum are exactly right; a corrupt or stale
 entry is recompiled and rewritten, never trusted. Entries are written to a
 temporary file and renamed into place, so a reader never sees half an entry.
-A directory that another user owns or can write to is refused.
-``CHAINRULE_DISABLE_JIT_CACHE=1`` turns the disk cache off.
+A directory that another user owns or can write to is refused: the checksum
+catches damage, not someone who can write there (llvmlite links and runs
+whatever object code it is given). ``CHAINRULE_DISABLE_JIT_CACHE=1`` turns
+the disk cache off.
 """
 
 from __future__ import annotations
