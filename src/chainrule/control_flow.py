@@ -138,10 +138,21 @@ def _branches(funs, avals):
     return tuple(branches), consts
 
 
+def _exact(xs, avals):
+    """``xs`` as ndarrays of the avals' dtypes: what compiled bodies take
+    (``lower_call``), converted once before a loop rather than every step."""
+    return [x if type(x) is np.ndarray and x.dtype == a.dtype else np.asarray(x, a.dtype)
+            for x, a in zip(xs, avals)]
+
+
+def _in_avals(jaxpr):
+    return [v.aval for v in jaxpr.invars]
+
+
 def _cond_impl(index, *args, branches, run_branch=None):
     i = int(np.clip(int(index), 0, len(branches) - 1))
     if run_branch is not None:
-        return run_branch[i](*args)
+        return run_branch[i](*_exact(args, _in_avals(branches[i])))
     return [np.asarray(o) for o in run(branches[i], *args)]
 
 
@@ -268,6 +279,11 @@ scan_p = Primitive("scan", multiple_results=True)
 
 def _scan_impl(*args, jaxpr, num_consts, num_carry, length, reverse, run_body=None):
     body = run_body or runner(jaxpr)
+    if run_body is not None:
+        avals = _in_avals(jaxpr)
+        args = _exact(args[:num_consts + num_carry], avals) + [
+            np.asarray(x, a.dtype) for x, a in zip(args[num_consts + num_carry:],
+                                                   avals[num_consts + num_carry:])]
     consts = args[:num_consts]
     carry = list(args[num_consts:num_consts + num_carry])
     xs = args[num_consts + num_carry:]
@@ -494,6 +510,10 @@ def _while_impl(*args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts, run_c
     cc = args[:cond_nconsts]
     bc = args[cond_nconsts:cond_nconsts + body_nconsts]
     val = list(args[cond_nconsts + body_nconsts:])
+    if run_body is not None:
+        cc = _exact(cc, _in_avals(cond_jaxpr))
+        bc, val = (_exact(bc, _in_avals(body_jaxpr)),
+                   _exact(val, _in_avals(body_jaxpr)[body_nconsts:]))
     while bool(test(*cc, *val)[0]):
         val = body(*bc, *val)
     return [np.asarray(v) for v in val]

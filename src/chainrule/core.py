@@ -121,7 +121,8 @@ class Primitive:
     - ``lower``: how jit emits it (an expression in a fused kernel).
     - ``lower_call(compile, **params) -> impl``: optional, for primitives
       that run Jaxprs (control flow): the impl jit calls, with each Jaxpr
-      compiled by ``compile(jaxpr) -> callable`` instead of interpreted.
+      compiled by ``compile(jaxpr) -> callable`` instead of interpreted (the
+      callable takes ndarrays of exactly the Jaxpr's input dtypes).
 
     Multi-result primitives (``multiple_results=True``) take and return
     lists for ``out``, tangents and cotangents.

@@ -14,7 +14,11 @@
   ``dot_general(X, eye * v)`` a transpose of ``X`` scaled by ``v``, O(n^2)
   instead of a GEMM of O(n^3);
 - common-subexpression elimination;
-- dead-code elimination.
+- dead-code elimination;
+- small contractions (a matrix-vector product in a loop body, say) become
+  a broadcast multiply and a sum, which the partitioner fuses into a kernel
+  like any reduction: NumPy's matmul costs over a microsecond per call
+  whatever the size, a fused loop a few nanoseconds per multiply-add.
 
 Every rewrite keeps each variable's shape and dtype, so results are the same
 as eager evaluation.
@@ -317,7 +321,82 @@ def dce(closed: ClosedJaxpr) -> ClosedJaxpr:
                              list(jaxpr.outvars)), [c for _, c in pairs])
 
 
+# contractions of at most this many multiply-adds are fused (small_dots)
+SMALL_DOT = 1 << 13
+
+
+def _loop_layout(lhs_rank, rhs_rank, lc, rc):
+    """Loop axes for ``dot_general`` as ``sum(lhs * rhs)``: positions of (lhs's
+    free axis, rhs's free axis, the contracted axis), None where an operand
+    has no free axis; each operand's axes must stay in order (broadcasts keep
+    axis order), or None when no layout does that."""
+    has_l, has_r = lhs_rank == 2, rhs_rank == 2
+    l_first = not has_l or lc == 1        # lhs is (L, K): L before K
+    r_first = has_r and rc == 1           # rhs is (R, K): R before K
+    for order in (("L", "K", "R"), ("L", "R", "K"), ("K", "L", "R")):
+        axes = [a for a in order if (a != "L" or has_l) and (a != "R" or has_r)]
+        pos = {a: i for i, a in enumerate(axes)}
+        if has_l and (pos["L"] < pos["K"]) != l_first:
+            continue
+        if has_r and (pos["R"] < pos["K"]) != r_first:
+            continue
+        return pos.get("L"), pos.get("R"), pos["K"]
+    return None
+
+
+def small_dots(closed: ClosedJaxpr, limit=SMALL_DOT) -> ClosedJaxpr:
+    """Rewrite small rank-1/2 contractions as ``reduce_sum(mul(bcast, bcast))``."""
+    from ..primitives.reductions import reduce_sum_p
+    jaxpr = closed.jaxpr
+    eqns, producer = [], {}
+    subst: dict[int, object] = {}
+    for e in jaxpr.eqns:
+        ins = [subst.get(id(a), a) for a in e.inputs]
+        rep = None
+        if e.prim is dot_general_p:
+            (lc, rc), (lb, rb) = e.params["dimension_numbers"]
+            lhs, rhs = ins
+            out = e.outputs[0]
+            ln, rn = len(lhs.aval.shape), len(rhs.aval.shape)
+            dt = np.dtype(out.aval.dtype)
+            layout = (_loop_layout(ln, rn, lc[0], rc[0])
+                      if not lb and not rb and len(lc) == 1 and 1 <= ln <= 2 and 1 <= rn <= 2
+                      else None)
+            if (layout is not None and dt.kind == "f" and np.dtype(lhs.aval.dtype) == dt
+                    and np.dtype(rhs.aval.dtype) == dt
+                    and int(np.prod(lhs.aval.shape)) * (rhs.aval.shape[1 - rc[0]] if rn == 2
+                                                        else 1) <= limit):
+                pl, pr, pk = layout
+                k = lhs.aval.shape[lc[0]]
+                shape = [0] * (1 + (pl is not None) + (pr is not None))
+                shape[pk] = k
+                if pl is not None:
+                    shape[pl] = lhs.aval.shape[1 - lc[0]]
+                if pr is not None:
+                    shape[pr] = rhs.aval.shape[1 - rc[0]]
+                shape = tuple(shape)
+                bl = (sorted([pl, pk]) if ln == 2 else [pk])
+                br = (sorted([pr, pk]) if rn == 2 else [pk])
+                a = _bind(eqns, producer, sh.broadcast_in_dim_p, [lhs], shape=shape,
+                          broadcast_dimensions=tuple(bl))
+                b = _bind(eqns, producer, sh.broadcast_in_dim_p, [rhs], shape=shape,
+                          broadcast_dimensions=tuple(br))
+                prod = _bind(eqns, producer, ew.mul_p, [a, b])
+                rep = _bind(eqns, producer, reduce_sum_p, [prod], axes=(pk,))
+                if tuple(rep.aval.shape) != tuple(out.aval.shape) or \
+                        np.dtype(rep.aval.dtype) != dt:  # pragma: no cover
+                    raise AssertionError("small_dots: wrong rewrite")
+        if rep is not None:
+            subst[id(e.outputs[0])] = rep
+            continue
+        ne = type(e)(e.prim, ins, e.outputs, e.params)
+        eqns.append(ne)
+    outvars = [subst.get(id(a), a) for a in jaxpr.outvars]
+    return ClosedJaxpr(Jaxpr(list(jaxpr.constvars), list(jaxpr.invars), eqns, outvars),
+                       list(closed.consts))
+
+
 def optimize(closed: ClosedJaxpr, call_prims=()) -> ClosedJaxpr:
     closed = inline_calls(closed, set(call_prims))
     closed = dce(simplify(closed))
-    return dce(simplify(closed))
+    return dce(small_dots(dce(simplify(closed))))

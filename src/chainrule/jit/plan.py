@@ -109,9 +109,11 @@ def _fallback_warning(kernel, err):
 
 def _compile_body(jaxpr):
     """A loop body or branch (a Jaxpr without constants), compiled like a
-    jit function: what ``lower_call`` rules run instead of interpreting it."""
+    jit function: what ``lower_call`` rules run instead of interpreting it.
+    Called with ndarrays of the Jaxpr's input dtypes (the rules convert once
+    per loop), so without ``Executable.__call__``'s conversion per step."""
     from . import compile_jaxpr  # the package imports this module
-    return compile_jaxpr(ClosedJaxpr(jaxpr, []), "body")
+    return compile_jaxpr(ClosedJaxpr(jaxpr, []), "body").run
 
 
 class _ExactKernel:
