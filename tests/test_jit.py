@@ -260,14 +260,15 @@ def test_lower_shows_kernels():
 
 def test_small_contractions_are_fused():
     """Every layout of a small rank-1/2 contraction (transposed operands,
-    vectors, the reverse pass's x.T @ g) fused as a kernel equals BLAS's."""
+    vectors, the reverse pass's x.T @ g, outer products) fused as a kernel
+    equals BLAS's."""
     from chainrule import lax
     rng = np.random.default_rng(5)
     a, b, v = rng.normal(size=(6, 4)), rng.normal(size=(4, 5)), rng.normal(size=4)
     cases = [(a, b, (((1,), (0,)), ((), ()))), (a.T.copy(), b, (((0,), (0,)), ((), ()))),
              (a, b.T.copy(), (((1,), (1,)), ((), ()))), (v, b, (((0,), (0,)), ((), ()))),
              (a, v, (((1,), (0,)), ((), ()))), (v, v, (((0,), (0,)), ((), ()))),
-             (a.T.copy(), b.T.copy(), (((0,), (1,)), ((), ())))]
+             (v, v[:3], (((), ()), ((), ()))), (a.T.copy(), b.T.copy(), (((0,), (1,)), ((), ())))]
     for x, y, dims in cases:
         f = jit(lambda x, y, dims=dims: lax.dot_general(x, y, dims) * 2.0)
         want = np.asarray(lax.dot_general(x, y, dims)) * 2.0

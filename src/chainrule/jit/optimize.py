@@ -345,7 +345,8 @@ def _loop_layout(lhs_rank, rhs_rank, lc, rc):
 
 
 def small_dots(closed: ClosedJaxpr, limit=SMALL_DOT) -> ClosedJaxpr:
-    """Rewrite small rank-1/2 contractions as ``reduce_sum(mul(bcast, bcast))``."""
+    """Rewrite small rank-1/2 contractions as ``reduce_sum(mul(bcast, bcast))``
+    (outer products of vectors as ``mul(bcast, bcast)``)."""
     from ..primitives.reductions import reduce_sum_p
     jaxpr = closed.jaxpr
     eqns, producer = [], {}
@@ -359,13 +360,21 @@ def small_dots(closed: ClosedJaxpr, limit=SMALL_DOT) -> ClosedJaxpr:
             out = e.outputs[0]
             ln, rn = len(lhs.aval.shape), len(rhs.aval.shape)
             dt = np.dtype(out.aval.dtype)
+            small = (dt.kind == "f" and np.dtype(lhs.aval.dtype) == dt
+                     and np.dtype(rhs.aval.dtype) == dt and not lb and not rb
+                     and int(np.prod(out.aval.shape)) * int(np.prod(
+                         [lhs.aval.shape[i] for i in lc])) <= limit)
             layout = (_loop_layout(ln, rn, lc[0], rc[0])
-                      if not lb and not rb and len(lc) == 1 and 1 <= ln <= 2 and 1 <= rn <= 2
-                      else None)
-            if (layout is not None and dt.kind == "f" and np.dtype(lhs.aval.dtype) == dt
-                    and np.dtype(rhs.aval.dtype) == dt
-                    and int(np.prod(lhs.aval.shape)) * (rhs.aval.shape[1 - rc[0]] if rn == 2
-                                                        else 1) <= limit):
+                      if small and len(lc) == 1 and 1 <= ln <= 2 and 1 <= rn <= 2 else None)
+            if small and not lc and ln == rn == 1:
+                # an outer product (a weight's gradient in a loop body): a broadcast multiply
+                shape = tuple(out.aval.shape)
+                a = _bind(eqns, producer, sh.broadcast_in_dim_p, [lhs], shape=shape,
+                          broadcast_dimensions=(0,))
+                b = _bind(eqns, producer, sh.broadcast_in_dim_p, [rhs], shape=shape,
+                          broadcast_dimensions=(1,))
+                rep = _bind(eqns, producer, ew.mul_p, [a, b])
+            elif layout is not None:
                 pl, pr, pk = layout
                 k = lhs.aval.shape[lc[0]]
                 shape = [0] * (1 + (pl is not None) + (pr is not None))
