@@ -16,6 +16,8 @@
   respect to x, for (n, m) = (4, 256), (256, 4), (64, 64), by ``jit(jacfwd)``
   and ``jit(jacrev)``.
 - W7: ``jit(grad(f))`` of a 200-term scalar Python loop, per call.
+- W8 (not one of the issue's): ``jit(grad)`` of a 200-step tanh RNN
+  through ``lax.scan``: a loop chainrule runs over a compiled body.
 
 Every competitor's result is checked against a NumPy reference before
 timing, and chainrule's compiled plan is checked to have no NumPy fallback
@@ -239,6 +241,51 @@ def w7_numpy_grad(x):
     return np.asarray(np.sum(np.cos(x * c) * c / (1.0 + np.arange(W7_TERMS))))
 
 
+# ----------------------------------------------------------------- W8 ---
+# Not one of the issue's targets: a loop under jit, which chainrule runs as a
+# Python loop over a compiled body and XLA compiles whole.
+
+W8_STEPS, W8_HIDDEN, W8_INPUT = 200, 16, 8
+
+
+def w8_data(seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(W8_HIDDEN, W8_HIDDEN)) * 0.3,
+            rng.normal(size=(W8_INPUT, W8_HIDDEN)) * 0.3,
+            rng.normal(size=(W8_STEPS, W8_INPUT)))
+
+
+def w8_loss(w, u, xs):
+    def step(h, x):
+        h = cnp.tanh(h @ w + x @ u)
+        return h, cnp.sum(h * h)
+    h, ys = cr.lax.scan(step, cnp.zeros(W8_HIDDEN), xs)
+    return cnp.sum(ys) + cnp.sum(h)
+
+
+def jax_w8(w, u, xs):
+    def step(h, x):
+        h = jnp.tanh(h @ w + x @ u)
+        return h, jnp.sum(h * h)
+    h, ys = jax.lax.scan(step, jnp.zeros(W8_HIDDEN), xs)
+    return jnp.sum(ys) + jnp.sum(h)
+
+
+def w8_numpy_grad(w, u, xs):
+    hs = [np.zeros(W8_HIDDEN)]
+    for x in xs:
+        hs.append(np.tanh(hs[-1] @ w + x @ u))
+    gw, gu = np.zeros_like(w), np.zeros_like(u)
+    gh = np.ones(W8_HIDDEN)            # d sum(h_T) / d h_T; each step adds 2 h_t
+    for t in range(len(xs), 0, -1):
+        h = hs[t]
+        g = (gh + 2 * h) * (1 - h * h)
+        gw += np.outer(hs[t - 1], g)
+        gu += np.outer(xs[t - 1], g)
+        gh = g @ w.T
+    return gw, gu
+
+
 # ------------------------------------------------------------ running ---
 
 def run_w1(rows, repeats):
@@ -325,6 +372,22 @@ def run_w7(rows, repeats):
     if jax is not None:
         res["jax_first_call_in_process"] = jfirst
     rows.append((f"W7 jit(grad(f)) {W7_TERMS}-term scalar loop", res))
+
+
+def run_w8(rows, repeats):
+    w, u, xs = w8_data()
+    ref = flat(w8_numpy_grad(w, u, xs))
+    g = cr.jit(cr.grad(w8_loss, argnums=(0, 1)))
+    check("W8 chainrule", flat(g(w, u, xs)), ref)
+    compiled("W8", g, w, u, xs)
+    fns = {"numpy": lambda: w8_numpy_grad(w, u, xs), "chainrule": lambda: g(w, u, xs)}
+    if jax is not None:
+        jg = jax.jit(jax.grad(jax_w8, argnums=(0, 1)))
+        jargs = tuple(jnp.asarray(t) for t in (w, u, xs))
+        check("W8 jax", jax_flat(jg(*jargs)), ref)
+        fns["jax"] = lambda: jax.block_until_ready(jg(*jargs))
+    rows.append((f"W8 jit(grad(scan RNN)) {W8_STEPS} steps, hidden {W8_HIDDEN}",
+                 interleaved(fns, repeats)))
 
 
 _W4 = """
@@ -434,7 +497,7 @@ def versions():
 def main():
     repeats = 5 if ARGS.quick else 30
     which = {w.strip().upper() for w in ARGS.only.split(",") if w.strip()} or {
-        "W1", "W2", "W3", "W4", "W5", "W7"}
+        "W1", "W2", "W3", "W4", "W5", "W7", "W8"}
     if ARGS.skip_w4:
         which.discard("W4")
     info = machine_info()
@@ -447,6 +510,8 @@ def main():
         run_w5(rows, repeats)
     if "W7" in which:
         run_w7(rows, repeats)
+    if "W8" in which:
+        run_w8(rows, repeats)
     if "W4" in which:
         run_w4(rows, 1 if ARGS.quick else ARGS.w4_repeats)
     vers = versions()
