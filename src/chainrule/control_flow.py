@@ -139,10 +139,11 @@ def _branches(funs, avals):
 
 
 def _exact(xs, avals):
-    """``xs`` as ndarrays of the avals' dtypes: what compiled bodies take
-    (``lower_call``), converted once before a loop rather than every step."""
-    return [x if type(x) is np.ndarray and x.dtype == a.dtype else np.asarray(x, a.dtype)
-            for x, a in zip(xs, avals)]
+    """``xs`` as C-contiguous ndarrays of the avals' dtypes: what compiled
+    bodies take (``lower_call``) without copying, converted once before a
+    loop rather than every step."""
+    return [x if type(x) is np.ndarray and x.dtype == a.dtype and x.flags.c_contiguous
+            else np.array(x, a.dtype, order="C") for x, a in zip(xs, avals)]
 
 
 def _in_avals(jaxpr):
@@ -281,9 +282,11 @@ def _scan_impl(*args, jaxpr, num_consts, num_carry, length, reverse, run_body=No
     body = run_body or runner(jaxpr)
     if run_body is not None:
         avals = _in_avals(jaxpr)
+        # xs: stacked, so their slices x[i] are C-contiguous when xs are
         args = _exact(args[:num_consts + num_carry], avals) + [
-            np.asarray(x, a.dtype) for x, a in zip(args[num_consts + num_carry:],
-                                                   avals[num_consts + num_carry:])]
+            x if type(x) is np.ndarray and x.dtype == a.dtype and x.flags.c_contiguous
+            else np.array(x, a.dtype, order="C")
+            for x, a in zip(args[num_consts + num_carry:], avals[num_consts + num_carry:])]
     consts = args[:num_consts]
     carry = list(args[num_consts:num_consts + num_carry])
     xs = args[num_consts + num_carry:]
