@@ -250,3 +250,23 @@ def test_errors_in_some_threads_do_not_disturb_the_others():
         np.testing.assert_allclose(v, 3.0 * i * i)
         np.testing.assert_allclose(g, 3.0 * i * i)
     assert jf.traces == 1
+
+
+def test_big_kernels_release_the_gil_and_stay_right():
+    """Kernels over at least native.RELEASE_GIL_WORK elements let other threads
+    run meanwhile; threads sharing one executable (each with its own buffers)
+    still get the serial answers."""
+    from chainrule.jit import native
+    f = _make(1)
+    g = cr.jit(cr.grad(lambda x, y: cnp.sum(f(x, y))))
+    shape = (256, 128)
+    assert shape[0] * shape[1] >= native.RELEASE_GIL_WORK
+    args = [_args(shape, seed) for seed in range(N_THREADS)]
+    want = [g(*a) for a in args]
+
+    def work_in_thread(i):
+        return [g(*args[i]) for _ in range(5)]
+
+    for outs, w in zip(_in_threads(work_in_thread), want):
+        for out in outs:
+            np.testing.assert_array_equal(out, w)
