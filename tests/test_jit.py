@@ -247,6 +247,38 @@ def test_control_flow_bodies_are_compiled():
     close(jc(False, x32.astype(np.float64)), -x32.astype(np.float64))
 
 
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("length", [0, 1, 7])
+def test_scan_loop_matches_eager(reverse, length):
+    """jit writes the scan's loop around its compiled body (plan.scan_loop):
+    several carries (one passed through unchanged, one only read by a
+    library call), 1-D and 2-D xs, a literal init, reverse, zero steps; the
+    results are fresh arrays, also with zero steps."""
+    from chainrule import lax
+    rng = np.random.default_rng(length)
+    xs1, xs2 = rng.normal(size=length), rng.normal(size=(length, 3))
+    w = rng.normal(size=(3, 3))
+
+    def f(h0, xs1, xs2):
+        def step(carry, x):
+            h, keep, n, m = carry
+            x1, x2 = x
+            h = cnp.tanh(h @ w + x2 * x1)
+            m = cnp.transpose(cnp.reshape(m, (2, 2))).reshape(4) + x1   # a library call
+            return (h, keep, n + 1.0, m), (cnp.sum(h) * x1, h * 2.0)
+        return lax.scan(step, (h0, h0 * 3.0, 0.0, cnp.arange(4.0)), (xs1, xs2),
+                        reverse=reverse)
+
+    h0 = rng.normal(size=3)
+    got, want = jit(f)(h0, xs1, xs2), f(h0, xs1, xs2)
+    for a, b in zip(cr.tree_util.tree_leaves(got), cr.tree_util.tree_leaves(want)):
+        close(a, b)
+    (h, keep, n, m), _ = got
+    assert h is not h0 and not np.shares_memory(h, h0)
+    g = cr.grad(lambda h0: cnp.sum(f(h0, xs1, xs2)[1][1]) + cnp.sum(f(h0, xs1, xs2)[0][0]))
+    close(jit(g)(h0), g(h0))
+
+
 def test_lower_shows_kernels():
     text = str(jit(cr.grad(mlp)).lower(_mlp_params(np.random.default_rng(0), np.float64),
                                        np.ones((8, 5))))

@@ -304,6 +304,9 @@ def _scan_impl(*args, jaxpr, num_consts, num_carry, length, reverse, run_body=No
 
 
 def _scan_lower_call(compile, *, jaxpr, **params):
+    scan_loop = getattr(compile, "scan", None)   # the loop written around the compiled body
+    if scan_loop is not None:
+        return scan_loop(jaxpr, **params)
     return functools.partial(_scan_impl, jaxpr=jaxpr, run_body=compile(jaxpr), **params)
 
 

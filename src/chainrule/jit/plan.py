@@ -107,13 +107,72 @@ def _fallback_warning(kernel, err):
                       "slower)", RuntimeWarning, stacklevel=4)
 
 
-def _compile_body(jaxpr):
-    """A loop body or branch (a Jaxpr without constants), compiled like a
-    jit function: what ``lower_call`` rules run instead of interpreting it.
-    Called with ndarrays of the Jaxpr's input dtypes (the rules convert once
-    per loop), so without ``Executable.__call__``'s conversion per step."""
-    from . import compile_jaxpr  # the package imports this module
-    return compile_jaxpr(ClosedJaxpr(jaxpr, []), "body").run
+class _Compiler:
+    """What ``lower_call`` rules get: ``compile(jaxpr)`` is a loop body or
+    branch (a Jaxpr without constants) compiled like a jit function, called
+    with ndarrays of the Jaxpr's input dtypes (the rules convert once per
+    loop, so without ``Executable.__call__``'s conversion per step);
+    ``compile.scan(...)`` is a whole scan, its loop written around the body's
+    plan (``scan_loop``)."""
+
+    @staticmethod
+    def executable(jaxpr):
+        from . import compile_jaxpr  # the package imports this module
+        return compile_jaxpr(ClosedJaxpr(jaxpr, []), "body")
+
+    def __call__(self, jaxpr):
+        return self.executable(jaxpr).run
+
+    def scan(self, jaxpr, *, num_consts, num_carry, length, reverse):
+        return scan_loop(self.executable(jaxpr), num_consts, num_carry, length, reverse)
+
+
+_compile_body = _Compiler()
+
+
+def scan_loop(ex, num_consts, num_carry, length, reverse):
+    """``scan`` of the body ``ex`` as one Python function: the body's plan
+    inlined in a ``for`` loop, its buffers taken once, the carries rebound
+    and each ``y`` written into its stacked output, instead of a call per
+    step (what lax.scan means: ``control_flow._scan_impl``)."""
+    params, core, outs, uses_arena, g, checked = ex._pieces
+    n_in = num_consts + num_carry
+    carries, x_names = params[num_consts:n_in], params[n_in:]
+    stacked = [f"S{k}" for k in range(len(x_names))]
+    g = dict(g)
+    y_avals = [v.aval for v in ex.closed.jaxpr.outvars[num_carry:]]
+    lines = []
+    if uses_arena:
+        lines += ["A = _take()", "P = A[-1]"]
+    for k, a in enumerate(y_avals):
+        g[f"DY{k}"] = np.dtype(a.dtype)
+        lines.append(f"Y{k} = _empty({(length,) + tuple(int(d) for d in a.shape)!r}, DY{k})")
+    steps = f"range({length - 1}, -1, -1)" if reverse else f"range({length})"
+    lines.append(f"for I in {steps}:")
+    body = [f"{x} = {s}[I, ...]" for x, s in zip(x_names, stacked)] + list(core)
+    for k, expr in enumerate(outs[num_carry:]):
+        body.append(f"Y{k}[I] = {expr}")
+    if carries:
+        # a carry a kernel reads must stay C-contiguous (as the entry check wanted)
+        new = [f"_c({e})" if c in checked else e for c, e in zip(carries, outs[:num_carry])]
+        body.append(f"{', '.join(carries)}, = {', '.join(new)},")
+    lines += ["    " + line for line in body]
+    if uses_arena:
+        lines.append("_give(A)")
+    # results are the caller's own: with no step, the carries would be its inputs
+    results = [f"_copy({c})" if length == 0 else c for c in carries]
+    lines.append(f"return [{', '.join(results + [f'Y{k}' for k in range(len(y_avals))])}]")
+    source = (f"def run({', '.join(params[:n_in] + stacked)}):\n"
+              + "".join("    " + line + "\n" for line in lines))
+    loop = ex._compile(source, g)
+    dtypes = list(ex.in_dtypes)
+
+    def run_scan(*args):
+        # inputs C-contiguous and of their dtypes once: slices of the stacked
+        # xs are then C-contiguous too, and the body's entry check is not needed
+        return loop(*[_c(a, d) for a, d in zip(args, dtypes)])
+    run_scan.source = source
+    return run_scan
 
 
 class _ExactKernel:
@@ -404,6 +463,10 @@ class Executable:
                 outs.append(f"_copy({name(v)})")
             else:
                 outs.append(name(v))
+        # what a loop built around this plan needs (scan_loop): its statements
+        # between taking and giving back the buffers, and its results
+        self._pieces = (params, lines[2:] if arena.blocks or recycled else list(lines),
+                        outs, bool(arena.blocks or recycled), g, list(checked_inputs))
         if arena.blocks or recycled:
             lines.append("_give(A)")
             pool: list = []
