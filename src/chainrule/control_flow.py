@@ -278,15 +278,8 @@ def cond(pred, true_fun, false_fun, *operands):
 scan_p = Primitive("scan", multiple_results=True)
 
 
-def _scan_impl(*args, jaxpr, num_consts, num_carry, length, reverse, run_body=None):
-    body = run_body or runner(jaxpr)
-    if run_body is not None:
-        avals = _in_avals(jaxpr)
-        # xs: stacked, so their slices x[i] are C-contiguous when xs are
-        args = _exact(args[:num_consts + num_carry], avals) + [
-            x if type(x) is np.ndarray and x.dtype == a.dtype and x.flags.c_contiguous
-            else np.array(x, a.dtype, order="C")
-            for x, a in zip(args[num_consts + num_carry:], avals[num_consts + num_carry:])]
+def _scan_impl(*args, jaxpr, num_consts, num_carry, length, reverse):
+    body = runner(jaxpr)
     consts = args[:num_consts]
     carry = list(args[num_consts:num_consts + num_carry])
     xs = args[num_consts + num_carry:]
@@ -304,10 +297,8 @@ def _scan_impl(*args, jaxpr, num_consts, num_carry, length, reverse, run_body=No
 
 
 def _scan_lower_call(compile, *, jaxpr, **params):
-    scan_loop = getattr(compile, "scan", None)   # the loop written around the compiled body
-    if scan_loop is not None:
-        return scan_loop(jaxpr, **params)
-    return functools.partial(_scan_impl, jaxpr=jaxpr, run_body=compile(jaxpr), **params)
+    # jit writes the loop itself, around the compiled body (the same steps as _scan_impl)
+    return compile.scan(jaxpr, **params)
 
 
 def _scan_aval(*avals, jaxpr, num_consts, num_carry, length, reverse):

@@ -122,7 +122,8 @@ class Primitive:
     - ``lower_call(compile, **params) -> impl``: optional, for primitives
       that run Jaxprs (control flow): the impl jit calls, with each Jaxpr
       compiled by ``compile(jaxpr) -> callable`` instead of interpreted (the
-      callable takes ndarrays of exactly the Jaxpr's input dtypes).
+      callable takes ndarrays of exactly the Jaxpr's input dtypes);
+      ``compile.scan(jaxpr, **params)`` is a whole compiled scan.
 
     Multi-result primitives (``multiple_results=True``) take and return
     lists for ``out``, tangents and cotangents.
