@@ -127,7 +127,7 @@ class _Compiler:
         return scan_loop(self.executable(jaxpr), num_consts, num_carry, length, reverse)
 
 
-_compile_body = _Compiler()
+_compiler = _Compiler()
 
 
 def scan_loop(ex, num_consts, num_carry, length, reverse):
@@ -405,7 +405,7 @@ class Executable:
 
         def emit_call(eqn):
             if eqn.prim.lower_call is not None:   # control flow: its Jaxprs compiled too
-                f = eqn.prim.lower_call(_compile_body, **eqn.params)
+                f = eqn.prim.lower_call(_compiler, **eqn.params)
                 return emit_library_call(eqn, f)
             form = _matmul_form(eqn) if eqn.prim.name == "dot_general" else None
             if form is not None:
