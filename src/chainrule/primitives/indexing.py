@@ -133,18 +133,22 @@ def _scatter_add_impl(operand, updates, *arrays, spec):
     return out
 
 
-def _scatter_add_aval(operand, updates, *arrays, spec):
-    dtype = same_dtype("scatter_add", operand, updates)
-    target = gather_shape("scatter_add", operand.shape, spec, arrays)
-    try:
-        ok = tuple(np.broadcast_shapes(tuple(updates.shape), target)) == target
-    except ValueError:
-        ok = False
-    if not ok:
-        raise ValueError(f"scatter_add: updates of shape {tuple(updates.shape)} do not "
-                         f"broadcast to the indexed shape {target} of an operand of shape "
-                         f"{tuple(operand.shape)}")
-    return ShapedArray(tuple(operand.shape), dtype)
+def scatter_aval(name):
+    """The shape rule of every scatter primitive (``name`` for its errors):
+    the operand's aval, once ``updates`` broadcast to the indexed shape."""
+    def abstract_eval(operand, updates, *arrays, spec):
+        dtype = same_dtype(name, operand, updates)
+        target = gather_shape(name, operand.shape, spec, arrays)
+        try:
+            ok = tuple(np.broadcast_shapes(tuple(updates.shape), target)) == target
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{name}: updates of shape {tuple(updates.shape)} do not "
+                             f"broadcast to the indexed shape {target} of an operand of "
+                             f"shape {tuple(operand.shape)}")
+        return ShapedArray(tuple(operand.shape), dtype)
+    return abstract_eval
 
 
 def _scatter_add_jvp(primals, tangents, out, *, spec):
@@ -166,7 +170,7 @@ def _scatter_add_vjp(ct, out, operand, updates, *arrays, wants, spec):
 
 
 scatter_add_p.impl = _scatter_add_impl
-scatter_add_p.abstract_eval = _scatter_add_aval
+scatter_add_p.abstract_eval = scatter_aval("scatter_add")
 scatter_add_p.jvp = _scatter_add_jvp
 scatter_add_p.vjp = _scatter_add_vjp
 

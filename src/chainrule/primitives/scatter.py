@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import Primitive, ShapedArray
-from ._helpers import same_dtype, unbroadcast
+from ._helpers import unbroadcast
 from .elementwise import add, as_dtype, div, eq, mul, ne, not_, select
 from .indexing import (
     _arrays,
@@ -37,6 +37,7 @@ from .indexing import (
     index_tuple,
     normalize_spec,
     scatter_add_p,
+    scatter_aval,
 )
 from .shape import broadcast_to
 
@@ -48,22 +49,6 @@ def _target(name, operand, arrays, spec):
     avals = [a if isinstance(a, ShapedArray) else ShapedArray(np.shape(a), np.dtype(a.dtype))
              for a in arrays]
     return gather_shape(name, np.shape(operand), spec, avals)
-
-
-def _aval(name):
-    def abstract_eval(operand, updates, *arrays, spec):
-        dtype = same_dtype(name, operand, updates)
-        target = gather_shape(name, operand.shape, spec, arrays)
-        try:
-            ok = tuple(np.broadcast_shapes(tuple(updates.shape), target)) == target
-        except ValueError:
-            ok = False
-        if not ok:
-            raise ValueError(f"{name}: updates of shape {tuple(updates.shape)} do not "
-                             f"broadcast to the indexed shape {target} of an operand of "
-                             f"shape {tuple(operand.shape)}")
-        return ShapedArray(tuple(operand.shape), dtype)
-    return abstract_eval
 
 
 def _ufunc_at(ufunc):
@@ -129,7 +114,7 @@ def _scatter_vjp(ct, out, operand, updates, *arrays, wants, spec):
 
 
 scatter_p.impl = _scatter_impl
-scatter_p.abstract_eval = _aval("scatter")
+scatter_p.abstract_eval = scatter_aval("scatter")
 scatter_p.jvp = _scatter_jvp
 scatter_p.vjp = _scatter_vjp
 
@@ -182,7 +167,7 @@ def _scatter_mul_vjp(ct, out, operand, updates, *arrays, wants, spec):
 
 
 scatter_mul_p.impl = _ufunc_at(np.multiply)
-scatter_mul_p.abstract_eval = _aval("scatter_mul")
+scatter_mul_p.abstract_eval = scatter_aval("scatter_mul")
 scatter_mul_p.jvp = _scatter_mul_jvp
 scatter_mul_p.vjp = _scatter_mul_vjp
 
@@ -203,7 +188,7 @@ def _extremum_weights(name, operand, updates, out, arrays, spec):
 def _extremum(name, ufunc):
     prim = Primitive(name)
     prim.impl = _ufunc_at(ufunc)
-    prim.abstract_eval = _aval(name)
+    prim.abstract_eval = scatter_aval(name)
 
     def jvp(primals, tangents, out, *, spec):
         (operand, updates, *arrays), (t_op, t_up) = primals, tangents[:2]
