@@ -16,3 +16,15 @@ def jit_cache_dir(tmp_path_factory):
         os.environ.pop("CHAINRULE_CACHE_DIR", None)
     else:
         os.environ["CHAINRULE_CACHE_DIR"] = old
+
+
+@pytest.fixture
+def cache_root(tmp_path, monkeypatch):
+    """A fresh disk cache and a cold in-memory cache of compiled kernels, for
+    one test (the cache tests of test_faults.py and test_security.py)."""
+    from chainrule.jit import cache
+    root = tmp_path / "crcache"
+    monkeypatch.setenv("CHAINRULE_CACHE_DIR", str(root))
+    monkeypatch.delenv("CHAINRULE_DISABLE_JIT_CACHE", raising=False)
+    monkeypatch.setattr(cache, "_memory", {})
+    return root

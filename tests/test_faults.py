@@ -29,16 +29,6 @@ from chainrule.jit import cache, plan, stats
 SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "src"))
 
 
-@pytest.fixture
-def cache_root(tmp_path, monkeypatch):
-    """A fresh disk cache and a cold in-memory cache for each test."""
-    root = tmp_path / "crcache"
-    monkeypatch.setenv("CHAINRULE_CACHE_DIR", str(root))
-    monkeypatch.delenv("CHAINRULE_DISABLE_JIT_CACHE", raising=False)
-    monkeypatch.setattr(cache, "_memory", {})
-    return root
-
-
 def kernel_fun(x):
     return cnp.sum(cnp.exp(-x * x) * 1.5 + cnp.cos(x))
 

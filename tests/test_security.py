@@ -37,15 +37,6 @@ KERNEL_ATTR_BASE = {"np", "math", "vm", "rt"}
 PLAN_NAME = re.compile(r"^(run|[A-Z]|[A-Za-z][0-9]+|_[a-z][a-z_]*)$")
 
 
-@pytest.fixture
-def cache_root(tmp_path, monkeypatch):
-    root = tmp_path / "crcache"
-    monkeypatch.setenv("CHAINRULE_CACHE_DIR", str(root))
-    monkeypatch.delenv("CHAINRULE_DISABLE_JIT_CACHE", raising=False)
-    monkeypatch.setattr(cache, "_memory", {})
-    return root
-
-
 def _hostile_function(marker):
     def f(x, s, scale=1.0):
         if s.startswith("'"):          # the static string steers the trace
