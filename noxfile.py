@@ -35,7 +35,7 @@ def lint(session: nox.Session) -> None:
 
 
 def _run_scripts(session: nox.Session, folder: str) -> None:
-    scripts = sorted((ROOT / folder).glob("*.py"))
+    scripts = sorted(p for p in (ROOT / folder).glob("*.py") if not p.name.startswith("_"))
     if not scripts:
         session.error(f"no scripts found in {folder}/")
     for script in scripts:

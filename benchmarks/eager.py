@@ -63,6 +63,8 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
+from _shared import git_revision  # noqa: E402  # benchmarks/_shared.py
+
 import chainrule as cr  # noqa: E402
 import chainrule.nn as cnn  # noqa: E402
 import chainrule.numpy as cnp  # noqa: E402
@@ -318,17 +320,6 @@ def package_version(dist):
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
-        return None
-
-
-def git_revision():
-    """The commit measured (with -dirty when the working tree has edits)."""
-    import subprocess
-    try:
-        return subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
-                              text=True, cwd=os.path.dirname(os.path.abspath(__file__)),
-                              timeout=10).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
         return None
 
 

@@ -485,12 +485,9 @@ def versions():
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             out[dist] = None
-    try:
-        out["chainrule_git"] = subprocess.run(
-            ["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
-            cwd=_HERE, timeout=10).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        out["chainrule_git"] = None
+    # imported here: W4's child processes load this file without its folder on sys.path
+    from _shared import git_revision
+    out["chainrule_git"] = git_revision()
     return out
 
 

@@ -35,12 +35,12 @@ import gc
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 import tracemalloc
 
 import numpy as np
+from _shared import git_revision  # benchmarks/_shared.py
 
 import chainrule as cr
 import chainrule.numpy as cnp
@@ -340,15 +340,6 @@ backward loop; a scan over {STEPS // CHUNK} checkpointed chunks of {CHUNK} steps
 {STEPS // CHUNK} carries and, during one chunk's backward step, that chunk's {CHUNK}:
 O(sqrt(T)) instead of O(T), for one extra forward pass. (The peaks also hold
 up to about {PYTHON_OVERHEAD_MB} MB of Python objects from tracing, which tracemalloc counts.)""")
-
-
-def git_revision():
-    try:
-        return subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
-                              text=True, cwd=os.path.dirname(os.path.abspath(__file__)),
-                              timeout=10).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def main():
