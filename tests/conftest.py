@@ -28,3 +28,14 @@ def cache_root(tmp_path, monkeypatch):
     monkeypatch.delenv("CHAINRULE_DISABLE_JIT_CACHE", raising=False)
     monkeypatch.setattr(cache, "_memory", {})
     return root
+
+
+@pytest.fixture(scope="module")
+def jax_x64():
+    """JAX with float64 enabled, for comparisons (skipped when JAX, an optional
+    extra, is not installed); the setting is restored afterwards."""
+    jax = pytest.importorskip("jax")
+    old = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield jax
+    jax.config.update("jax_enable_x64", old)

@@ -490,15 +490,6 @@ def test_value_and_grad_holomorphic_and_vjp_casts_real_cotangents():
 # -------------------------------------------------------------- vs JAX ---
 
 
-@pytest.fixture(scope="module")
-def jax_x64():
-    jax = pytest.importorskip("jax")
-    old = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield jax
-    jax.config.update("jax_enable_x64", old)
-
-
 REAL_LOSSES = {  # lib -> real-valued function of complex z (and a complex matrix a)
     "re_z2": lambda np_, z, a: np_.sum(np_.real(z * z)),
     "abs2": lambda np_, z, a: np_.sum(np_.abs(z) ** 2),

@@ -417,15 +417,6 @@ def test_random_programs_jit_many(case):
 # --------------------------------------------------------------- JAX ---
 
 
-@pytest.fixture(scope="module")
-def jax_x64():
-    jax = pytest.importorskip("jax")
-    old = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield jax
-    jax.config.update("jax_enable_x64", old)
-
-
 def check_against_jax(case, jax):
     jnp = jax.numpy
     xs = case.inputs

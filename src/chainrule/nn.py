@@ -12,7 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import numpy as cnp
-from .numpy._promote import asarray, canonical_axes, cast, float_dtype
+from .numpy._promote import as_float as _float
+from .numpy._promote import asarray, canonical_axes, cast
+from .numpy._promote import scalar_like as _c
 from .primitives import elementwise as ew
 from .scipy import special
 from .scipy.special import logsumexp  # noqa: F401  (re-exported, as jax.nn)
@@ -21,15 +23,6 @@ __all__ = ["celu", "elu", "gelu", "glu", "hard_sigmoid", "hard_silu", "hard_swis
            "hard_tanh", "leaky_relu", "log_sigmoid", "log_softmax", "logsumexp", "mish",
            "one_hot", "relu", "relu6", "selu", "sigmoid", "silu", "soft_sign", "softmax",
            "softplus", "standardize", "swish"]
-
-
-def _float(x, fname):
-    x = asarray(x, fname)
-    return cast(x, float_dtype(x.dtype))
-
-
-def _c(value, like):
-    return np.asarray(value, like.dtype)
 
 
 # ------------------------------------------------------ rectifiers ---

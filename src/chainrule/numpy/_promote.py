@@ -113,6 +113,17 @@ def float_dtype(dtype) -> np.dtype:
     return dtype if dtype.kind in "fc" else np.result_type(dtype, np.float16)
 
 
+def as_float(x, fname: str):
+    """``x`` as an array of the dtype NumPy computes ``exp`` in (``float_dtype``)."""
+    x = asarray(x, fname)
+    return cast(x, float_dtype(x.dtype))
+
+
+def scalar_like(value, x) -> np.ndarray:
+    """A Python number as a 0-d array of ``x``'s dtype, so it does not promote ``x``."""
+    return np.asarray(value, x.dtype)
+
+
 def promote_float(*args, fname="chainrule.numpy"):
     """Promote, then make the result floating point (like np.true_divide)."""
     args = promote(*args, fname=fname)

@@ -16,22 +16,15 @@ from __future__ import annotations
 import numpy as np
 
 from .. import numpy as cnp
-from ..numpy._promote import asarray, canonical_axes, cast, float_dtype, promote_float
+from ..numpy._promote import as_float as _float
+from ..numpy._promote import canonical_axes, promote_float
+from ..numpy._promote import scalar_like as _const
 from ..primitives import elementwise as ew
 from ..primitives import special as sp
 
 __all__ = ["betaln", "digamma", "entr", "erf", "erfc", "expit", "gamma", "gammaln",
            "log_softmax", "logit", "logsumexp", "ndtr", "polygamma", "psi", "softmax",
            "xlog1py", "xlogy"]
-
-
-def _float(x, fname):
-    x = asarray(x, fname)
-    return cast(x, float_dtype(x.dtype))
-
-
-def _const(value, like):
-    return np.asarray(value, like.dtype)
 
 
 # ----------------------------------------------------- special functions ---
