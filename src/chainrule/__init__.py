@@ -10,6 +10,7 @@ from . import (  # noqa: F401
                   lax,
                   numpy,
                   primitives,  # noqa: F401  (registers every primitive)
+                  tree_util,
 )
 from .api import (
                   grad,
@@ -36,3 +37,19 @@ __all__ = ["vmap", "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd"
            "hessian", "make_jaxpr", "stop_gradient", "float0", "Jaxpr", "ClosedJaxpr",
            "ShapedArray", "ConcretizationError", "EscapedTracerError", "custom_jvp",
            "custom_vjp", "checkpoint", "remat", "checkpoint_policies", "lax", "config"]
+
+# Submodules reachable as attributes of ``chainrule`` and imported on first
+# use (as ``jax.nn`` after ``import jax``), so that ``import chainrule`` stays
+# fast and never imports optional packages. Append a name to add one.
+_LAZY_SUBMODULES = {"nn", "scipy"}
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | _LAZY_SUBMODULES)

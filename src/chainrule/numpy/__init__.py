@@ -220,3 +220,5 @@ dtype, ndarray, newaxis = _np.dtype, _np.ndarray, _np.newaxis
 pi, e, inf, nan, euler_gamma = _np.pi, _np.e, _np.inf, _np.nan, _np.euler_gamma
 finfo, iinfo, issubdtype = _np.finfo, _np.iinfo, _np.issubdtype
 floating, integer, inexact, number = _np.floating, _np.integer, _np.inexact, _np.number
+
+from . import fft  # noqa: E402,F401  (chainrule.numpy.fft)

@@ -7,6 +7,7 @@ from . import (  # noqa: F401  # noqa: F401,E402  (linear algebra; indexed updat
     complex,  # noqa: F401,E402  (real/imag/conj/complex; complex cases of abs, sign)
     dot,
     elementwise,
+    fft,  # noqa: F401  (the discrete Fourier transform)
     indexing,
     linalg,
     reductions,
