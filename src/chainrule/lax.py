@@ -10,6 +10,7 @@ from .control_flow import cond, fori_loop, scan, switch, while_loop
 from .numpy import stop_gradient
 from .primitives.dot import dot_general
 from .primitives.elementwise import convert_element_type, integer_pow, logistic, select
+from .primitives.fft import FftType, fft  # noqa: E402  (the discrete Fourier transform)
 from .primitives.reductions import cumsum, reduce_max, reduce_min, reduce_prod, reduce_sum
 from .primitives.shape import (
                                broadcast_in_dim,
@@ -28,3 +29,4 @@ __all__ = ["cond", "switch", "scan", "fori_loop", "while_loop", "stop_gradient",
            "cumsum", "reduce_sum", "reduce_max", "reduce_min", "reduce_prod",
            "broadcast_in_dim", "concatenate", "expand_dims", "pad", "reshape", "rev",
            "squeeze", "transpose", "slice", "optimization_barrier"]
+__all__ += ["fft", "FftType"]

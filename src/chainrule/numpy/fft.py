@@ -142,15 +142,26 @@ def _cook(a, s, axes, fname, invreal=False):
     return out, axes
 
 
+def _operand(a, kind, fname):
+    if kind == "RFFT":
+        return _real_operand(a, fname), None
+    a = asarray(a, fname)
+    # NumPy's irfft returns float16 for float16 input (its "real dtype")
+    half = np.float16 if kind == "IRFFT" and a.dtype == np.float16 else None
+    return _complex_operand(a, fname), half
+
+
 def _nd(a, s, axes, norm, kind, fname):
     _check_norm(norm)
-    real_in = kind == "RFFT"
-    a = _real_operand(a, fname) if real_in else _complex_operand(a, fname)
+    a = asarray(a, fname)
     s, axes = _cook(a, s, axes, fname, invreal=kind == "IRFFT")
     if not axes:
         if kind in ("RFFT", "IRFFT"):
-            raise ValueError(f"{fname}: needs at least one axis to transform")
-        return a
+            raise IndexError(f"{fname}: needs at least one axis to transform")
+        return a   # as NumPy: nothing to transform, nothing done
+    a, half = _operand(a, kind, fname)
+    if half is not None:
+        return cast(_nd(a, s, axes, norm, kind, fname), half)
     if len(set(axes)) == len(axes):
         return _transform(a, kind, s, axes, norm)
     # repeated axes: NumPy transforms along each in turn (in its order)
@@ -170,7 +181,9 @@ def _nd(a, s, axes, norm, kind, fname):
 
 def _one(a, n, axis, norm, kind, fname):
     _check_norm(norm)
-    a = _real_operand(a, fname) if kind == "RFFT" else _complex_operand(a, fname)
+    a, half = _operand(a, kind, fname)
+    if half is not None:
+        return cast(_one(a, n, axis, norm, kind, fname), half)
     ax = _axis(axis, np.ndim(a), fname)
     if n is None:
         n = (np.shape(a)[ax] - 1) * 2 if kind == "IRFFT" else np.shape(a)[ax]
@@ -205,7 +218,7 @@ def hfft(a, n=None, axis=-1, norm=None):
     normalisation swapped."""
     from ._complex import conjugate
     _check_norm(norm)
-    return irfft(conjugate(_complex_operand(a, "hfft")), n, axis, _SWAP[norm])
+    return irfft(conjugate(asarray(a, "hfft")), n, axis, _SWAP[norm])
 
 
 def ihfft(a, n=None, axis=-1, norm=None):

@@ -60,6 +60,8 @@ fft_p = Primitive("fft")
 
 
 def _impl(x, *, fft_type, fft_lengths):
+    # numpy.fft would pad or crop a wrong shape silently: check it as tracing does
+    _aval(ShapedArray(x.shape, x.dtype), fft_type=fft_type, fft_lengths=fft_lengths)
     axes = tuple(range(-len(fft_lengths), 0))
     fn = {"FFT": np.fft.fftn, "IFFT": np.fft.ifftn,
           "RFFT": np.fft.rfftn, "IRFFT": np.fft.irfftn}[fft_type]
