@@ -146,8 +146,8 @@ def main():
         lambda x: s1_numpy_grad(x, w), x)
     run(f"S2 grad sum((irfft(H rfft(x)) - y)^2), n={n}", rows, repeats,
         lambda m: s2(m, h, y), lambda x: s2_numpy_grad(x, h, y), x)
-    print(f"\nFFT benchmark (threads={ARGS.threads or 'default'}, "
-          f"affinity {sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'})")
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
+    print(f"\nFFT benchmark (threads={ARGS.threads or 'default'}, affinity {cores})")
     print(f"{'workload':48s} {'competitor':18s} {'median ms':>10s} {'chainrule/this':>15s}")
     for name, res in rows:
         for key, v in res.items():

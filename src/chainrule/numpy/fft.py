@@ -38,13 +38,13 @@ def _check_norm(norm):
     return norm
 
 
-def _length(n, fname, what="n"):
+def _length(n, fname, what="n", allow=None):
     try:
         n = operator.index(n)
     except TypeError:
         raise TypeError(f"{fname}: {what} must be an integer, got "
                         f"{type(n).__name__} {n!r}") from None
-    if n < 1:
+    if n < 1 and n != allow:
         raise ValueError(f"Invalid number of FFT data points ({n}) specified.")
     return n
 
@@ -136,7 +136,7 @@ def _cook(a, s, axes, fname, invreal=False):
     for i, (n, ax) in enumerate(zip(s, axes)):
         if n is None:   # deprecated in NumPy 2.0: the 1-D default
             n = (shape[ax] - 1) * 2 if invreal and i == len(axes) - 1 else shape[ax]
-        elif not isinstance(n, Tracer) and operator.index(n) == -1:
+        elif _length(n, fname, "s", allow=-1) == -1:   # NumPy 2.0: the whole input
             n = shape[ax]
         out.append(_length(n, fname, "s"))
     return out, axes
