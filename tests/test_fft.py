@@ -341,3 +341,12 @@ def test_float32_stays_single_precision(name):
     g64 = cr.grad(loss)(x.astype(np.result_type(x.dtype, np.float64)))
     np.testing.assert_allclose(g, g64, rtol=1e-3, atol=1e-3 * np.abs(g64).max())
     check_grads(f, (x,), order=1, modes=("fwd", "rev"), eps=1e-2, atol=5e-2, rtol=5e-2)
+
+
+def test_cost_counts_n_log_n():
+    from chainrule.cost import cost_analysis
+    x = np.ones((3, 8, 8)) + 0j
+    report = cost_analysis(lambda x: cnp.fft.fft2(x), x)
+    assert report.f.flops == 3 * 5 * 64 * 6   # 3 transforms of 5 N log2 N, N = 64
+    report = cost_analysis(lambda x: cnp.fft.rfft(x), np.ones(64))
+    assert report.f.flops == 0.5 * 5 * 64 * 6

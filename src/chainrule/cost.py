@@ -19,7 +19,8 @@ passes are counted from the IR that chainrule actually runs:
 
 FLOP rules, per primitive family: elementwise ops cost one FLOP per output
 element (transcendental functions are counted separately as well),
-reductions one per input element, ``dot_general`` ``2·B·M·N·K``, and shape
+reductions one per input element, ``dot_general`` ``2·B·M·N·K``, ``fft``
+``5 N log2 N`` per transform (half for real ones), and shape
 ops (reshape, transpose, slicing, broadcasting, gather) none; every equation
 moves the bytes of its array operands and its outputs.
 """
@@ -115,6 +116,14 @@ def eqn_cost(eqn) -> Cost:
         k = int(np.prod([lhs.shape[i] for i in lc], dtype=np.int64))
         flops = 2.0 * out_size * k  # every output element is a length-k dot product
         return Cost(flops, 0, moved, 1, flops)
+    if name == "fft":
+        # the usual count of a radix-2 complex FFT, 5 N log2 N per transform
+        # (half that for the real ones), times the number of transforms
+        lengths = eqn.params["fft_lengths"]
+        n = float(np.prod(lengths))
+        batch = (_size(ins[0]) if eqn.params["fft_type"] != "IRFFT" else out_size) / n
+        real = 0.5 if eqn.params["fft_type"] in ("RFFT", "IRFFT") else 1.0
+        return Cost(real * 5.0 * n * max(np.log2(n), 1.0) * batch, 0, moved, 1)
     if name in SHAPE_OPS:
         return Cost(0, 0, moved, 1)
     if name == "scatter_add":
