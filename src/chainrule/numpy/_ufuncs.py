@@ -207,10 +207,10 @@ mod = remainder
 
 def floor_divide(x1, x2, /):
     a, b = promote(x1, x2, fname="floor_divide")
-    if a.dtype.kind in "iub":
-        from ..primitives.elementwise import convert_element_type
-        return convert_element_type(floor(ew.div(cast(a, np.float64), cast(b, np.float64))),
-                                    a.dtype)
+    if a.dtype.kind == "b":
+        a, b = cast(a, np.int8), cast(b, np.int8)
+    if a.dtype.kind in "iu":
+        return ew.floor_div_p.bind(a, b)
     return ew.stop_gradient(floor(ew.div(a, b)))
 
 

@@ -229,6 +229,25 @@ not_p = _unary("not", np.logical_not, floats=False, dtype=np.bool_)
 for _p in (and_p, or_p, xor_p, not_p):
     defzero(_p)
 
+
+def _int_only(name, x, y):
+    for v in (x, y):
+        if np.dtype(v.dtype).kind not in "iu":
+            raise TypeError(f"{name} needs integer operands, got {v.dtype}")
+    return elementwise_aval(name, x, y)
+
+
+def _floor_div_impl(x, y):
+    with np.errstate(divide="ignore"):  # x // 0 is 0, as NumPy's result
+        return np.floor_divide(x, y)
+
+
+# Exact integer floor division (floats divide and round down instead: going
+# through float64 would round integers above 2**53).
+floor_div_p = _binary("floor_div", _floor_div_impl)
+floor_div_p.abstract_eval = lambda x, y: _int_only("floor_divide", x, y)
+defzero(floor_div_p)
+
 # ------------------------------------------------------------- select ---
 
 select_p = Primitive("select")
@@ -315,7 +334,8 @@ for _p in (add_p, sub_p, neg_p, mul_p, div_p, pow_p, integer_pow_p, max_p, min_p
            rem_p, exp_p, log_p, log1p_p, expm1_p, sin_p, cos_p, tan_p, asin_p, acos_p, atan_p,
            sinh_p, cosh_p, tanh_p, asinh_p, acosh_p, atanh_p, logistic_p, sqrt_p, cbrt_p, abs_p,
            sign_p, floor_p, ceil_p, round_p, eq_p, ne_p, lt_p, le_p, gt_p, ge_p, and_p, or_p,
-           xor_p, not_p, select_p, convert_element_type_p, stop_gradient_p, clamp_p):
+           xor_p, not_p, select_p, convert_element_type_p, stop_gradient_p, clamp_p,
+           floor_div_p):
     _p.batch = batch_elementwise(_p)
 
 # -------------------------------------------------- functions to call ---
@@ -379,6 +399,10 @@ convert_element_type_p.samples = lambda rng: [
 for _p in (and_p, or_p, xor_p):
     _p.samples = lambda rng: [((rng.uniform(size=(3,)) > 0.5, rng.uniform(size=(2, 3)) > 0.5), {})]
 not_p.samples = lambda rng: [((rng.uniform(size=(3,)) > 0.5,), {})]
+floor_div_p.samples = lambda rng: [
+    ((rng.integers(-50, 50, size=(2, 3)), rng.integers(1, 7, size=(3,))), {}),
+    ((np.array([2**64 - 1, 2**63 + 4095, 12], np.uint64), np.array([4096, 4096, 5], np.uint64)),
+     {})]
 
 
 # --- Numba lowering ---
@@ -423,6 +447,8 @@ or_p.lower = lambda x, y: f"({x} or {y})"
 not_p.lower = lambda x: f"(not {x})"
 neg_p.lower = lambda x: f"(-{x})"
 integer_pow_p.lower = _lower_integer_pow
+# Numba's // on integers has Python's (floor) semantics; x // 0 gives 0
+floor_div_p.lower = lambda x, y: f"(({x}) // ({y}) if ({y}) != ({y}) - ({y}) else ({x}) - ({x}))"
 select_p.lower = lambda pred, x, y: f"({x} if {pred} else {y})"
 clamp_p.lower = lambda x, lo, hi: f"np.minimum(np.maximum({x}, {lo}), {hi})"
 # exp, sin, cos, tanh and logistic come from chainrule.jit.vmath, which LLVM

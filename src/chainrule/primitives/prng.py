@@ -175,3 +175,199 @@ random_split_p.samples = lambda rng: [
 random_fold_in_p.samples = lambda rng: [
     ((_keys(rng), np.uint32(7)), {}),
     ((_keys(rng, 2), np.array([1, 2**31], np.uint32)), {})]
+
+
+# ------------------------------------------------ samplers by rejection ---
+# One key per element (``keys`` has shape ``a.shape + (2,)``), and element
+# ``i``'s attempt ``t`` reads the 64-bit words of counters (t, 0), (t, 1), ...
+# of its own key, so a sample depends only on its key and parameter: the same
+# eagerly, under jit and under vmap, whatever else is drawn beside it.
+
+
+def _unit_open(keys, t, j):
+    """Floats in (0, 1) from counter (t, j) of each key (53 random bits)."""
+    w0, w1 = threefry2x32(keys[..., 0], keys[..., 1], np.uint32(t), np.uint32(j))
+    m = ((w0.astype(np.uint64) << np.uint64(32)) | w1.astype(np.uint64)) >> np.uint64(11)
+    return (m.astype(np.float64) + 0.5) * 2.0 ** -53
+
+
+def _gamma_impl(keys, a):
+    """Marsaglia and Tsang (ACM TOMS 26, 2000): for a >= 1, d = a - 1/3,
+    x = d v with v = (1 + c z)^3 accepted when log u < z²/2 + d - d v + d log v;
+    a < 1 boosts with gamma(a + 1) u^(1/a)."""
+    keys, a = np.asarray(keys), np.asarray(a)
+    a64 = a.astype(np.float64)
+    boost = a64 < 1.0
+    d = np.where(boost, a64 + 1.0, a64) - 1.0 / 3.0
+    c = 1.0 / np.sqrt(9.0 * d)
+    out = np.full(a.shape, np.nan)
+    todo = np.flatnonzero(np.isfinite(a64) & (a64 > 0))
+    kf, df, cf = keys.reshape(-1, 2), d.reshape(-1), c.reshape(-1)
+    flat = out.reshape(-1)
+    t = 0
+    while todo.size:
+        k = kf[todo]
+        u1, u2, u3 = (_unit_open(k, t, j) for j in range(3))
+        z = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)  # Box-Muller
+        v = (1.0 + cf[todo] * z) ** 3
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ok = (v > 0) & (np.log(u3) < 0.5 * z * z + df[todo] * (1.0 - v + np.log(v)))
+        flat[todo[ok]] = df[todo[ok]] * v[ok]
+        todo, t = todo[~ok], t + 1
+    boosted = np.flatnonzero(boost.reshape(-1) & np.isfinite(flat))
+    if boosted.size:
+        u = _unit_open(kf[boosted], 0xFFFFFFFF, 0)
+        flat[boosted] *= u ** (1.0 / a64.reshape(-1)[boosted])
+    flat[(a64.reshape(-1) == np.inf)] = np.inf
+    return out.astype(a.dtype)
+
+
+def _gamma_aval(keys, a):
+    _check_keys("random_gamma", keys)
+    if tuple(keys.shape[:-1]) != tuple(a.shape):
+        raise ValueError(f"random_gamma: one key per element: keys {tuple(keys.shape)} for a "
+                         f"of shape {tuple(a.shape)}")
+    if np.dtype(a.dtype).kind != "f":
+        raise TypeError(f"random_gamma: a must be floating point, got {a.dtype}")
+    return ShapedArray(tuple(a.shape), np.dtype(a.dtype))
+
+
+def _gamma_grad_impl(a, x):
+    """d x / d a of a gamma sample with the CDF held fixed (implicit
+    reparameterisation): -(dP/da) / (dP/dx), P(a, x) the regularised lower
+    incomplete gamma function, dP/da from its series
+    P = sum_n exp((a + n) log x - x - lgamma(a + n + 1)), term by term."""
+    from .special import _digamma_impl, _lgamma_impl
+    a64, x64 = np.broadcast_arrays(np.asarray(a, np.float64), np.asarray(x, np.float64))
+    a64, x64 = a64.copy(), x64.copy()
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        lx = np.log(x64)
+        dpda = np.zeros_like(a64)
+        for n in range(int(min(20000, 50 + np.nanmax(x64, initial=0) * 2
+                                   + 20 * np.sqrt(np.nanmax(x64, initial=0))))):
+            term = np.exp((a64 + n) * lx - x64 - _lgamma_impl(a64 + n + 1))
+            dpda += term * (lx - _digamma_impl(a64 + n + 1))
+            if n > x64.max(initial=0) and np.all(term <= 1e-18 * np.maximum(dpda, 1e-300)):
+                break
+        dpdx = np.exp((a64 - 1) * lx - x64 - _lgamma_impl(a64))
+        g = np.where(x64 > 0, -dpda / dpdx, 0.0)
+    return g.astype(np.result_type(a, x))
+
+
+def _gamma_grad_aval(a, x):
+    return ShapedArray(tuple(np.broadcast_shapes(a.shape, x.shape)),
+                       np.dtype(np.result_type(a.dtype, x.dtype)))
+
+
+def _no_second_order(*args, **params):
+    raise NotImplementedError(
+        "random.gamma (and beta, dirichlet, t): second derivatives of a sample with respect "
+        "to its shape parameter are not implemented (the implicit-reparameterisation "
+        "gradient has no derivative rule; JAX has none either)")
+
+
+random_gamma_grad_p = Primitive("random_gamma_grad")
+random_gamma_grad_p.impl = _gamma_grad_impl
+random_gamma_grad_p.jvp = random_gamma_grad_p.vjp = _no_second_order
+random_gamma_grad_p.abstract_eval = _gamma_grad_aval
+
+
+def _gamma_grad_batch(axis_size, args, dims):
+    a, x = (bdim_to_front(v, dd, axis_size) for v, dd in zip(args, dims))
+    return random_gamma_grad_p.bind(a, x), 0
+
+
+random_gamma_grad_p.batch = _gamma_grad_batch
+random_gamma_grad_p.samples = lambda rng: [
+    ((rng.uniform(0.5, 4, size=3), rng.uniform(0.2, 5, size=3)), {})]
+
+random_gamma_p = Primitive("random_gamma")
+random_gamma_p.impl = _gamma_impl
+random_gamma_p.abstract_eval = _gamma_aval
+random_gamma_p.batch = _batch_front(random_gamma_p)
+
+
+def _gamma_jvp(primals, tangents, out, **params):
+    _, ta = tangents
+    if ta is None:
+        return None
+    from .elementwise import mul
+    return mul(ta, random_gamma_grad_p.bind(primals[1], out))
+
+
+def _gamma_vjp(ct, out, keys, a, *, wants, **params):
+    from .elementwise import mul
+    return None, (mul(ct, random_gamma_grad_p.bind(a, out)) if wants[1] else None)
+
+
+random_gamma_p.jvp = _gamma_jvp
+random_gamma_p.vjp = _gamma_vjp
+random_gamma_p.samples = lambda rng: [
+    ((_keys(rng, 3), rng.uniform(0.5, 4, size=3)), {})]
+
+
+def _poisson_impl(keys, lam):
+    """Knuth's product of uniforms for lam < 10; Hörmann's transformed
+    rejection with squeeze (PTRS, 1993) otherwise."""
+    from .special import _lgamma_impl
+    keys, lam = np.asarray(keys), np.asarray(lam, np.float64)
+    out = np.zeros(lam.shape, np.int64).reshape(-1)
+    lf, kf = lam.reshape(-1), keys.reshape(-1, 2)
+    small = np.flatnonzero((lf > 0) & (lf < 10))
+    if small.size:
+        limit, prod, count = np.exp(-lf[small]), np.ones(small.size), np.zeros(small.size, np.int64)
+        live, t = np.arange(small.size), 0
+        while live.size:
+            prod[live] *= _unit_open(kf[small[live]], t, 0)
+            more = prod[live] > limit[live]
+            count[live[more]] += 1
+            live, t = live[more], t + 1
+        out[small] = count
+    big = np.flatnonzero(lf >= 10)
+    t = 0
+    while big.size:
+        lam_b = lf[big]
+        slam, loglam = np.sqrt(lam_b), np.log(lam_b)
+        b = 0.931 + 2.53 * slam
+        a = -0.059 + 0.02483 * b
+        inv_alpha = 1.1239 + 1.1328 / (b - 3.4)
+        vr = 0.9277 - 3.6224 / (b - 2)
+        u = _unit_open(kf[big], t, 0) - 0.5
+        v = _unit_open(kf[big], t, 1)
+        us = 0.5 - np.abs(u)
+        k = np.floor((2 * a / us + b) * u + lam_b + 0.43)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            accept = (us >= 0.07) & (v <= vr)
+            reject = (k < 0) | ((us < 0.013) & (v > us))
+            test = (np.log(v) + np.log(inv_alpha) - np.log(a / (us * us) + b)
+                    <= -lam_b + k * loglam - _lgamma_impl(k + 1))
+        ok = accept | (~reject & test)
+        out[big[ok]] = k[ok]
+        big, t = big[~ok], t + 1
+    out = out.reshape(lam.shape)
+    return np.where(np.isnan(lam) | (lam < 0), -1, np.where(lam == np.inf, -1, out)).astype(np.int64)
+
+
+def _poisson_aval(keys, lam):
+    _check_keys("random_poisson", keys)
+    if tuple(keys.shape[:-1]) != tuple(lam.shape):
+        raise ValueError(f"random_poisson: one key per element: keys {tuple(keys.shape)} for "
+                         f"lam of shape {tuple(lam.shape)}")
+    return ShapedArray(tuple(lam.shape), np.dtype(np.int64))
+
+
+random_poisson_p = Primitive("random_poisson")
+random_poisson_p.impl = _poisson_impl
+random_poisson_p.abstract_eval = _poisson_aval
+random_poisson_p.batch = _batch_front(random_poisson_p)
+defzero(random_poisson_p)
+random_poisson_p.samples = lambda rng: [
+    ((_keys(rng, 4), np.array([0.5, 3.0, 12.0, 40.0])), {})]
+
+
+def random_gamma(keys, a):
+    return random_gamma_p.bind(keys, a)
+
+
+def random_poisson(keys, lam):
+    return random_poisson_p.bind(keys, lam)
