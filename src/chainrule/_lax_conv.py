@@ -15,7 +15,7 @@ import numpy as np
 from .numpy._promote import asarray, cast, promote
 from .primitives.conv import _dilate
 from .primitives.conv import conv_general_dilated as _bind
-from .primitives.shape import rev, transpose
+from .primitives.shape import reshape, rev, transpose
 
 
 class ConvDimensionNumbers(NamedTuple):
@@ -209,3 +209,19 @@ def conv_transpose(lhs, rhs, strides, padding, rhs_dilation=None, dimension_numb
         rhs = transpose(rhs, perm)
     return conv_general_dilated(lhs, rhs, (1,) * nsp, pads, strides, rhs_dil, dn,
                                 precision=precision)
+
+
+def correlate_window(x, k, starts, lengths):
+    """``z[p] = sum_j x[p + starts - (m - 1) + j] * k[j]`` for ``0 <= p <
+    lengths`` (``m = k.shape``; ``x`` zero outside its bounds): the slice
+    ``starts : starts + lengths`` of the full n-D cross-correlation of ``x``
+    and ``k`` (no conjugation), as one convolution with (possibly negative)
+    padding. ``x`` and ``k`` have one dtype and the same number of axes."""
+    nd = x.ndim
+    pads = [(m - 1 - s, s + L - n) for n, m, s, L in zip(x.shape, k.shape, starts, lengths,
+                                                          strict=True)]
+    x2 = reshape(x, (1, 1) + tuple(x.shape))
+    k2 = reshape(k, (1, 1) + tuple(k.shape))
+    ident = tuple(range(nd + 2))
+    out = _bind(x2, k2, (1,) * nd, pads, (1,) * nd, (1,) * nd, (ident, ident, ident))
+    return reshape(out, tuple(lengths))
