@@ -131,11 +131,12 @@ def _impl(lhs, rhs, **params):
             sp, lhs_dil, strict=True)), x.dtype)
         z[(slice(None), slice(None)) + tuple(slice(None, None, a) for a in lhs_dil)] = x
         x = z
+    # pad first, then crop, so that a crop may eat into the other side's pad
+    if any(lo > 0 or hi > 0 for lo, hi in padding):
+        x = np.pad(x, [(0, 0), (0, 0)] + [(max(lo, 0), max(hi, 0)) for lo, hi in padding])
     crop = tuple(slice(max(-lo, 0), x.shape[d] - max(-hi, 0))
                  for d, (lo, hi) in zip(sp, padding, strict=True))
     x = x[(slice(None), slice(None)) + crop]
-    if any(lo > 0 or hi > 0 for lo, hi in padding):
-        x = np.pad(x, [(0, 0), (0, 0)] + [(max(lo, 0), max(hi, 0)) for lo, hi in padding])
     kd = tuple(_dilate(w.shape[d], r) for d, r in zip(sp, rhs_dil, strict=True))
     v = np.lib.stride_tricks.sliding_window_view(x, kd, axis=sp)
     v = v[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in strides)
