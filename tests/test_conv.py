@@ -369,3 +369,11 @@ def test_same_lower_puts_the_odd_pad_first():
                                reference(x, w, (1,), [(0, 1)], (1,), (1,)), atol=1e-12)
     np.testing.assert_allclose(lax.conv(x, w, (1,), "SAME_LOWER"),
                                reference(x, w, (1,), [(1, 0)], (1,), (1,)), atol=1e-12)
+
+
+def test_empty_output_has_zero_gradients():
+    x, w = np.ones((1, 1, 2)), np.ones((1, 1, 3))
+    assert lax.conv(x, w, (1,), "VALID").shape == (1, 1, 0)
+    gx, gw = cr.grad(lambda x, w: cnp.sum(lax.conv(x, w, (1,), "VALID")), argnums=(0, 1))(x, w)
+    np.testing.assert_array_equal(gx, np.zeros_like(x))
+    np.testing.assert_array_equal(gw, np.zeros_like(w))

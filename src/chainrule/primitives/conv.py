@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..batching import moveaxis
 from ..core import Primitive, ShapedArray
 from ._helpers import same_dtype
 from .elementwise import add
@@ -120,7 +119,7 @@ def _impl(lhs, rhs, **params):
     strides, padding = params["window_strides"], params["padding"]
     lhs_dil, rhs_dil = params["lhs_dilation"], params["rhs_dilation"]
     G, B = params["feature_group_count"], params["batch_group_count"]
-    if 0 in aval.shape:
+    if 0 in aval.shape or 0 in lhs.shape or 0 in rhs.shape:
         return np.zeros(aval.shape, aval.dtype)
     x = np.transpose(np.asarray(lhs), lspec)
     w = np.transpose(np.asarray(rhs), rspec)
