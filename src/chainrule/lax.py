@@ -30,3 +30,14 @@ __all__ = ["cond", "switch", "scan", "fori_loop", "while_loop", "stop_gradient",
            "broadcast_in_dim", "concatenate", "expand_dims", "pad", "reshape", "rev",
            "squeeze", "transpose", "slice", "optimization_barrier"]
 __all__ += ["fft", "FftType"]
+from ._lax_conv import (  # noqa: E402  (convolution, JAX's spellings)
+    ConvDimensionNumbers,
+    conv,
+    conv_dimension_numbers,
+    conv_general_dilated,
+    conv_transpose,
+    conv_with_general_padding,
+)
+
+__all__ += ["conv_general_dilated", "conv", "conv_with_general_padding", "conv_transpose",
+            "conv_dimension_numbers", "ConvDimensionNumbers"]

@@ -97,38 +97,48 @@ def _shifted_rows(a, m):
     return sh.reshape(_range(flat, 0, m * (n + m - 1), 0), (m, n + m - 1))
 
 
-def convolve(a, v, mode="full"):
-    """Discrete linear convolution of two 1-D arrays, modes full, same, valid;
-    O(len(a) * len(v)) work as an explicit sum of shifted copies."""
-    from ._reductions import sum as _sum
-    from ._shape import reshape
-    a, v = promote(a, v, fname="convolve")
+def _conv1d(a, v, mode, fname, flip_v, conj_v):
+    """NumPy's 1-D convolve/correlate as one ``conv_general_dilated``."""
+    from .._lax_conv import correlate_window
+    from ._complex import conj
+    a, v = promote(a, v, fname=fname)
     if a.ndim != 1 or v.ndim != 1:
-        raise ValueError(f"convolve: inputs must be 1-D, got shapes {tuple(a.shape)} and "
+        raise ValueError(f"{fname}: inputs must be 1-D, got shapes {tuple(a.shape)} and "
                          f"{tuple(v.shape)}")
     if a.shape[0] == 0 or v.shape[0] == 0:
-        raise ValueError("convolve: inputs cannot be empty")
-    if v.shape[0] > a.shape[0]:
-        a, v = v, a
+        raise ValueError(f"{fname}: inputs cannot be empty")
     n, m = a.shape[0], v.shape[0]
-    full = _sum(reshape(v, (m, 1)) * _shifted_rows(a, m), axis=0)
+    lo, hi = min(n, m), max(n, m)
     if mode == "full":
-        return full
-    if mode == "same":
-        start = (m - 1) // 2
-        return _range(full, start, start + n, 0)
-    if mode == "valid":
-        return _range(full, m - 1, n, 0)
-    raise ValueError(f"convolve: mode must be 'full', 'same' or 'valid', got {mode!r}")
+        start, length = 0, n + m - 1
+    elif mode == "same":
+        start, length = (lo - 1) // 2, hi
+        if m > n and not flip_v:
+            start = lo - 1 - start  # NumPy swaps, centres, then reverses
+    elif mode == "valid":
+        start, length = lo - 1, hi - lo + 1
+    else:
+        raise ValueError(f"{fname}: mode must be 'full', 'same' or 'valid', got {mode!r}")
+    if flip_v and m > n:
+        a, v = v, a  # NumPy centres 'same' on the longer operand; convolution commutes
+    if conj_v and np.dtype(v.dtype).kind == "c":
+        v = conj(v)
+    if flip_v:
+        v = sh.rev(v, (0,))
+    return correlate_window(a, v, (start,), (length,))
+
+
+def convolve(a, v, mode="full"):
+    """Discrete linear convolution of two 1-D arrays (modes full, same,
+    valid; the longer operand sets 'same' and 'valid'), as one
+    ``lax.conv_general_dilated``: differentiable in both, never a dense matrix."""
+    return _conv1d(a, v, mode, "convolve", flip_v=True, conj_v=False)
 
 
 def correlate(a, v, mode="valid"):
-    """Cross-correlation of two real 1-D arrays: ``convolve(a, v[::-1])``."""
-    from ._shape import flip
-    a, v = promote(a, v, fname="correlate")
-    if np.dtype(a.dtype).kind == "c":
-        raise NotImplementedError("correlate: complex inputs are not supported")
-    return convolve(a, flip(v), mode)
+    """Cross-correlation ``c[k] = sum_n a[n + k] * conj(v[n])`` of two 1-D
+    arrays (modes full, same, valid), as NumPy defines it."""
+    return _conv1d(a, v, mode, "correlate", flip_v=False, conj_v=True)
 
 
 # ---------------------------------------------------------- covariances ---
