@@ -1,0 +1,286 @@
+"""Linear-algebra primitives behind ``chainrule.scipy.linalg``: ``lu`` (LU
+with partial pivoting), ``lu_pivots_to_permutation`` and ``expm``.
+
+All are NumPy at run time (no SciPy) and batch over leading axes.
+
+    lu      P A = L U, with P A = A[perm]     X = L⁻¹ P dA U⁻¹,
+            dL = L tril₋₁(X), dU = triu(X) U;  the packed output is L - I + U
+    expm    E = exp(A)                        dE = L(A, dA), the Fréchet
+            derivative, read off exp([[A, dA], [0, A]]) (top-right block);
+            Ā = L(Aᵀ, Ē) (the transpose, also for complex A: holomorphic)
+
+``lu``'s rules reuse the factors: two triangular solves each way. Its
+derivatives are defined for square matrices with a non-singular U; the
+pivoting is piecewise constant (no tangent).
+``expm`` uses scaling and squaring with a Padé approximant of degree 3, 5,
+7, 9 or 13 chosen by the 1-norm (Higham 2005, "The scaling and squaring
+method for the matrix exponential revisited"). Its rules bind ``expm`` on a
+matrix twice the size, so they can be differentiated again.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core import Primitive, ShapedArray
+from ._helpers import defzero
+from .elementwise import add, convert_element_type, eq
+from .linalg import (_batch_leading, _check_float, _check_matrix, _eye, _masked, _mm, _mT,
+                     triangular_solve)
+from .shape import concatenate, expand_dims, slice_
+
+# --------------------------------------------------------------------- lu ---
+# Results: [lu, pivots, perm]. lu (..., m, n) holds L (unit diagonal, below
+# it) and U (on and above it); pivots (..., k) are LAPACK's (row i was
+# swapped with row pivots[i], 0-based), perm (..., m) the permutation with
+# a[perm] = L @ U.
+
+lu_p = Primitive("lu", multiple_results=True)
+
+
+def _lu_impl(a):
+    *lead, m, n = a.shape
+    k = min(m, n)
+    lu = np.array(a, copy=True).reshape((-1, m, n))
+    nb = lu.shape[0]
+    perm = np.tile(np.arange(m, dtype=np.int32), (nb, 1))
+    piv = np.zeros((nb, k), np.int32)
+    rows = np.arange(nb)
+    for j in range(k):
+        p = j + np.argmax(np.abs(lu[:, j:, j]), axis=1)
+        piv[:, j] = p
+        lu[rows, j], lu[rows, p] = lu[rows, p].copy(), lu[rows, j].copy()
+        perm[rows, j], perm[rows, p] = perm[rows, p].copy(), perm[rows, j].copy()
+        d = lu[:, j, j]
+        # a zero pivot means the whole column below is zero: leave it (as LAPACK)
+        safe = np.where(d == 0, np.ones((), lu.dtype), d)
+        lu[:, j + 1:, j] /= safe[:, None]
+        lu[:, j + 1:, j + 1:] -= lu[:, j + 1:, j:j + 1] * lu[:, j:j + 1, j + 1:]
+    lead = tuple(lead)
+    return [lu.reshape(lead + (m, n)), piv.reshape(lead + (k,)), perm.reshape(lead + (m,))]
+
+
+def _lu_aval(a):
+    _check_matrix("lu", a)
+    _check_float("lu", a, complex_ok=True)
+    *lead, m, n = a.shape
+    lead = tuple(lead)
+    return [ShapedArray(tuple(a.shape), np.dtype(a.dtype)),
+            ShapedArray(lead + (min(m, n),), np.dtype(np.int32)),
+            ShapedArray(lead + (m,), np.dtype(np.int32))]
+
+
+def _perm_matrix(perm, like):
+    """``P`` with ``P @ x == x[perm]`` (rows), as a matrix of ``like``'s dtype."""
+    n = np.shape(perm)[-1]
+    hit = eq(expand_dims(perm, (np.ndim(perm),)), np.arange(n, dtype=np.int32))
+    return convert_element_type(hit, np.dtype(like.dtype))
+
+
+def _lu_factors(lu):
+    low = add(_masked(lu, lu, -1), _eye(lu))
+    return low, _masked(lu, lu, 0, lower=False)
+
+
+def _lu_square(a, what):
+    m, n = np.shape(a)[-2:]
+    if m != n:
+        raise NotImplementedError(
+            f"lu: {what} of the LU factorisation of a non-square {m}x{n} matrix are not "
+            "implemented (square matrices only)")
+
+
+def _lu_jvp(primals, tangents, out):
+    (a,), (da,) = primals, tangents
+    _lu_square(a, "derivatives")
+    lu, _, perm = out
+    low, up = _lu_factors(lu)
+    pda = _mm(_perm_matrix(perm, lu), da)
+    y = triangular_solve(low, pda, True, False)                      # L⁻¹ P dA
+    x = _mT(triangular_solve(up, _mT(y), False, True))               # ... U⁻¹
+    dlu = add(_mm(low, _masked(x, x, -1)), _mm(_masked(x, x, 0, lower=False), up))
+    return [dlu, None, None]
+
+
+def _lu_vjp(ct, out, a, *, wants):
+    _lu_square(a, "gradients")
+    lu, _, perm = out
+    c = ct[0]
+    low, up = _lu_factors(lu)
+    cl, cu = _masked(c, c, -1), _masked(c, c, 0, lower=False)
+    lc = _mm(_mT(low), cl)
+    uc = _mm(cu, _mT(up))
+    cx = add(_masked(lc, lc, -1), _masked(uc, uc, 0, lower=False))
+    y = triangular_solve(low, cx, True, True)                        # L⁻ᵀ X̄
+    ca = _mT(triangular_solve(up, _mT(y), False, False))             # ... U⁻ᵀ
+    return (_mm(_mT(_perm_matrix(perm, lu)), ca),)
+
+
+lu_p.impl = _lu_impl
+lu_p.abstract_eval = _lu_aval
+lu_p.jvp = _lu_jvp
+lu_p.vjp = _lu_vjp
+lu_p.batch = _batch_leading(lu_p)
+
+# ----------------------------------------------- lu_pivots_to_permutation ---
+
+lu_pivots_to_permutation_p = Primitive("lu_pivots_to_permutation")
+
+
+def _pivots_impl(piv, *, size):
+    *lead, k = piv.shape
+    p = np.asarray(piv).reshape((-1, k))
+    nb = p.shape[0]
+    perm = np.tile(np.arange(size, dtype=np.int32), (nb, 1))
+    rows = np.arange(nb)
+    for j in range(k):
+        q = p[:, j]
+        perm[rows, j], perm[rows, q] = perm[rows, q].copy(), perm[rows, j].copy()
+    return perm.reshape(tuple(lead) + (size,))
+
+
+def _pivots_aval(piv, *, size):
+    if len(piv.shape) < 1 or np.dtype(piv.dtype).kind not in "iu":
+        raise TypeError("lu_pivots_to_permutation: pivots must be an integer array of "
+                        f"at least one axis, got {np.dtype(piv.dtype).name}{tuple(piv.shape)}")
+    if piv.shape[-1] > size:
+        raise ValueError(f"lu_pivots_to_permutation: {piv.shape[-1]} pivots for a "
+                         f"permutation of size {size}")
+    return ShapedArray(tuple(piv.shape[:-1]) + (size,), np.dtype(np.int32))
+
+
+def _pivots_checked(piv, *, size):
+    piv = np.asarray(piv)
+    if piv.size and (piv.min() < 0 or piv.max() >= size):
+        raise ValueError(f"lu_solve: pivot indices must lie in [0, {size}), got values "
+                         f"from {piv.min()} to {piv.max()}")
+    return _pivots_impl(piv, size=size)
+
+
+lu_pivots_to_permutation_p.impl = _pivots_checked
+lu_pivots_to_permutation_p.abstract_eval = _pivots_aval
+defzero(lu_pivots_to_permutation_p)
+lu_pivots_to_permutation_p.batch = _batch_leading(lu_pivots_to_permutation_p)
+
+# ------------------------------------------------------------------- expm ---
+
+expm_p = Primitive("expm")
+
+_PADE = {
+    3: (120.0, 60.0, 12.0, 1.0),
+    5: (30240.0, 15120.0, 3360.0, 420.0, 30.0, 1.0),
+    7: (17297280.0, 8648640.0, 1995840.0, 277200.0, 25200.0, 1512.0, 56.0, 1.0),
+    9: (17643225600.0, 8821612800.0, 2075673600.0, 302702400.0, 30270240.0, 2162160.0,
+        110880.0, 3960.0, 90.0, 1.0),
+    13: (64764752532480000.0, 32382376266240000.0, 7771770303897600.0,
+         1187353796428800.0, 129060195264000.0, 10559470521600.0, 670442572800.0,
+         33522128640.0, 1323241920.0, 40840800.0, 960960.0, 16380.0, 182.0, 1.0),
+}
+# the largest 1-norm for which each degree is accurate to double precision
+_THETA = ((3, 1.495585217958292e-2), (5, 2.539398330063230e-1),
+          (7, 9.504178996162932e-1), (9, 2.097847961257068e0))
+_THETA13 = 5.371920351148152e0
+
+
+def _expm_one(a):
+    n = a.shape[-1]
+    eye = np.eye(n, dtype=a.dtype)
+    norm = np.abs(a).sum(axis=0).max() if n else 0.0
+    if not np.isfinite(norm):
+        return np.full_like(a, np.nan)
+    s = 0
+    for deg, theta in _THETA:
+        if norm <= theta:
+            break
+    else:
+        deg = 13
+        if norm > _THETA13:
+            s = int(np.ceil(np.log2(norm / _THETA13)))
+            a = a / np.asarray(2.0 ** s, a.dtype)
+    b = _PADE[deg]
+    a2 = a @ a
+    if deg < 13:
+        powers = [eye, a2]
+        for _ in range(deg // 2 - 1):
+            powers.append(powers[-1] @ a2)
+        u = a @ sum(b[2 * i + 1] * p for i, p in enumerate(powers))
+        v = sum(b[2 * i] * p for i, p in enumerate(powers))
+    else:
+        a4 = a2 @ a2
+        a6 = a4 @ a2
+        u = a @ (a6 @ (b[13] * a6 + b[11] * a4 + b[9] * a2)
+                 + b[7] * a6 + b[5] * a4 + b[3] * a2 + b[1] * eye)
+        v = (a6 @ (b[12] * a6 + b[10] * a4 + b[8] * a2)
+             + b[6] * a6 + b[4] * a4 + b[2] * a2 + b[0] * eye)
+    r = np.linalg.solve(v - u, v + u)
+    for _ in range(s):
+        r = r @ r
+    return r.astype(a.dtype, copy=False)
+
+
+def _expm_impl(a):
+    flat = np.asarray(a).reshape((-1,) + a.shape[-2:])
+    out = np.empty_like(flat)
+    for i, x in enumerate(flat):
+        # the Padé and squaring steps in float64 (complex128), then back
+        wide = x.astype(np.complex128 if x.dtype.kind == "c" else np.float64)
+        out[i] = _expm_one(wide)
+    return out.reshape(a.shape)
+
+
+def _expm_aval(a):
+    _check_matrix("expm", a, square=True)
+    _check_float("expm", a, complex_ok=True)
+    return ShapedArray(tuple(a.shape), np.dtype(a.dtype))
+
+
+def frechet(a, e):
+    """The Fréchet derivative ``L(a, e)`` of expm at ``a`` in direction ``e``:
+    the top-right block of ``expm([[a, e], [0, a]])``."""
+    nd, n = np.ndim(a), np.shape(a)[-1]
+    zero = np.zeros(np.shape(a), np.dtype(a.dtype))
+    top = concatenate([a, e], nd - 1)
+    bottom = concatenate([zero, a], nd - 1)
+    big = expm_p.bind(concatenate([top, bottom], nd - 2))
+    lead = tuple(np.shape(a)[:-2])
+    return slice_(big, (0,) * len(lead) + (0, n), lead + (n, 2 * n))
+
+
+expm_p.impl = _expm_impl
+expm_p.abstract_eval = _expm_aval
+expm_p.jvp = lambda primals, tangents, out: frechet(primals[0], tangents[0])
+expm_p.vjp = lambda ct, out, a, *, wants: (frechet(_mT(a), ct),)
+expm_p.batch = _batch_leading(expm_p)
+
+
+# ------------------------------------------------------ functions to call ---
+
+
+def lu(a):
+    return lu_p.bind(a)
+
+
+def lu_pivots_to_permutation(piv, size):
+    return lu_pivots_to_permutation_p.bind(piv, size=int(size))
+
+
+def expm(a):
+    return expm_p.bind(a)
+
+
+# ---------------------------------------------------------------- samples ---
+
+
+def _lu_samples(rng):
+    return [((rng.normal(size=(3, 3)),), {}),
+            ((rng.normal(size=(2, 4, 4)),), {}),
+            ((rng.normal(size=(4, 4)) + 4.0 * np.eye(4),), {})]
+
+
+lu_p.samples = _lu_samples
+lu_pivots_to_permutation_p.samples = lambda rng: [
+    ((np.array([2, 2, 2], np.int32),), {"size": 3}),
+    ((np.array([[1, 2], [0, 2]], np.int32),), {"size": 4})]
+expm_p.samples = lambda rng: [((0.3 * rng.normal(size=(3, 3)),), {}),
+                              ((2.0 * rng.normal(size=(3, 3)),), {}),
+                              ((0.5 * rng.normal(size=(2, 2, 2)),), {})]
