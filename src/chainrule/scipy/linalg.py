@@ -52,13 +52,14 @@ def _trans(fname, trans):
     return codes[trans]
 
 
-def _rhs(fname, a, b, vector_ndim=None):
+def _rhs(fname, a, b):
     """``b`` as a stack of columns with ``a``'s (broadcast) leading axes, and
-    whether it was a vector. ``b`` is a vector when it has one axis fewer
-    than ``a`` (``(n,)`` for one matrix), as in JAX."""
+    whether it was a vector. ``b`` is a vector (stack) when it has one axis
+    (``(n,)``), or one axis fewer than ``a`` and ``n`` entries in the last,
+    as in JAX; otherwise it is ``(..., n, k)``."""
     sa, sb = tuple(np.shape(a)), tuple(np.shape(b))
     n = sa[-1]
-    vector = len(sb) == len(sa) - 1 if vector_ndim is None else len(sb) == vector_ndim
+    vector = len(sb) == 1 or (len(sb) == len(sa) - 1 and sb[-1] == n)
     if len(sb) == 0 or (sb[-1] if vector else (sb[-2] if len(sb) >= 2 else -1)) != n:
         raise ValueError(f"{fname}: a of shape {sa} and b of shape {sb} do not match: a is "
                          f"{n}x{n}, so b must have shape (..., {n}) or (..., {n}, k)")
