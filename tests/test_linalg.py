@@ -175,13 +175,63 @@ def test_integer_and_float32_inputs():
         assert g.dtype == np.float32
 
 
-def test_eig_values_only():
+def test_eig_values_and_gauge():
     a = rng.normal(size=(3, 3))
     w, v = L.eig(a)
+    assert w.dtype == v.dtype == np.complex128
     np.testing.assert_allclose(a @ v, v * w, atol=1e-12)
-    np.testing.assert_allclose(np.sort_complex(L.eigvals(a)), np.sort_complex(w))
-    with pytest.raises(NotImplementedError, match="eigh"):
-        chainrule.grad(lambda a: cnp.sum(L.eigvals(a).real))(a)
+    np.testing.assert_allclose(np.sort_complex(L.eigvals(a)), np.sort_complex(np.linalg.eigvals(a)),
+                               atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(v, axis=0), 1.0, rtol=1e-12)
+    pivot = np.take_along_axis(v, np.argmax(np.abs(v), axis=0)[None], axis=0)
+    np.testing.assert_allclose(pivot.imag, 0.0, atol=1e-15)
+    assert np.all(pivot.real > 0)
+    # batched, and complex input
+    ab = rng.normal(size=(2, 4, 4)) + 1j * rng.normal(size=(2, 4, 4))
+    w, v = L.eig(ab)
+    np.testing.assert_allclose(ab @ v, v * w[..., None, :], atol=1e-12)
+    w32 = L.eig(a.astype(np.float32))[0]
+    assert w32.dtype == np.complex64
+
+
+EIG_A = np.array([[1.0, 2.0, 0.5], [-1.5, 0.3, 1.0], [0.2, 0.4, -2.0]])   # a complex pair
+
+
+@pytest.mark.parametrize("f", [
+    lambda a: L.eigvals(a),
+    lambda a: L.eig(a),
+    lambda a: cnp.sum(cnp.abs(L.eig(a)[1]) ** 2 * cnp.arange(3.0)[:, None]),
+    lambda a: cnp.real(cnp.prod(L.eigvals(a))),                    # det
+])
+def test_eig_grads(f):
+    check_grads(f, (EIG_A,), order=2, modes=("fwd", "rev"))
+
+
+def test_eig_grads_complex_input_and_closed_form():
+    a = rng.normal(size=(3, 3)) + 1j * rng.normal(size=(3, 3))
+    check_grads(lambda a: L.eig(a), (a,), order=1, modes=("fwd", "rev"))
+    # d(sum w) = tr(dA): the gradient of Re(sum w) w.r.t. a real matrix is I
+    np.testing.assert_allclose(chainrule.grad(lambda a: cnp.real(cnp.sum(L.eigvals(a))))(EIG_A),
+                               np.eye(3), atol=1e-12)
+    # dw_i = u_iᵀ dA v_i / (u_iᵀ v_i), u the left eigenvectors
+    w, v = np.linalg.eig(EIG_A)
+    u = np.linalg.inv(v).T
+    i = int(np.argmax(w.imag))
+    got = chainrule.grad(lambda a: cnp.imag(L.eigvals(a)[i]))(EIG_A)
+    k = int(np.argmin(np.abs(L.eigvals(EIG_A)[i] - w)))
+    want = np.imag(np.outer(u[:, k], v[:, k]) / (u[:, k] @ v[:, k]))
+    np.testing.assert_allclose(got, want, atol=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore:chainrule.jit. complex")
+def test_eig_vmap_jit():
+    stack = rng.normal(size=(3, 3, 3)) + np.diag([0.0, 2.0, 4.0])
+    out = chainrule.vmap(L.eig)(stack)
+    for k in range(3):
+        for o, lo in zip(out, L.eig(stack[k]), strict=True):
+            np.testing.assert_allclose(o[k], lo, atol=1e-12)
+    g = chainrule.grad(lambda a: cnp.sum(cnp.abs(L.eig(a)[1][0])))
+    np.testing.assert_allclose(chainrule.jit(g)(EIG_A), g(EIG_A), rtol=1e-12)
 
 
 # ------------------------------------------------------------- derivatives ---

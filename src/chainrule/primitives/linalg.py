@@ -161,7 +161,8 @@ def _sym(x):
 def _tol(w, n):
     """Rounding level of values of magnitude ``max|w|`` (one per matrix)."""
     eps = np.finfo(np.dtype(w.dtype)).eps
-    return mul(reduce_max(abs_(w), (np.ndim(w) - 1,)), _const(w, 8 * n * eps))
+    top = reduce_max(abs_(w), (np.ndim(w) - 1,))     # real also for complex w
+    return mul(top, _const(top, 8 * n * eps))
 
 
 def _inv_gaps(w):

@@ -1,5 +1,6 @@
 """Linear-algebra primitives behind ``chainrule.scipy.linalg``: ``lu`` (LU
-with partial pivoting), ``lu_pivots_to_permutation`` and ``expm``.
+with partial pivoting), ``lu_pivots_to_permutation`` and ``expm``; and
+``eig`` (general, non-symmetric matrices) behind ``chainrule.numpy.linalg.eig``.
 
 All are NumPy at run time (no SciPy) and batch over leading axes.
 
@@ -23,10 +24,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import Primitive, ShapedArray
+from . import complex as cx
 from ._helpers import defzero
-from .elementwise import add, convert_element_type, eq
-from .linalg import (_batch_leading, _check_float, _check_matrix, _eye, _masked, _mm, _mT,
+from .elementwise import abs_, add, convert_element_type, div, eq, mul, neg
+from .linalg import (_batch_leading, _check_float, _check_matrix, _const, _diag, _diag_embed,
+                     _eye, _fix_signs, _inv_gaps, _lapack, _masked, _mm, _mT, _row, solve,
                      triangular_solve)
+from .reductions import argmax, reduce_sum
 from .shape import concatenate, expand_dims, slice_
 
 # --------------------------------------------------------------------- lu ---
@@ -253,6 +257,81 @@ expm_p.vjp = lambda ct, out, a, *, wants: (frechet(_mT(a), ct),)
 expm_p.batch = _batch_leading(expm_p)
 
 
+# -------------------------------------------------------------------- eig ---
+# Results: [w, v], complex (complex64 for float32/complex64 input). The
+# eigenvectors of a general matrix are fixed only up to a complex scale each;
+# the gauge here: unit 2-norm (as NumPy) and the largest-magnitude entry of
+# each eigenvector real and positive (as eigh's signs), which makes v a
+# continuous function of A away from ties. With X = V⁻¹ dA V and
+# F_ij = 1/(w_j - w_i) (0 at repeated eigenvalues):
+#     dw = diag(X),  dv = V (F ∘ X) + V diag(c),
+# c_i the correction back to the gauge: c_i = -Re(v_iᴴ dv0_i) - i Im(dv0_pi / v_pi),
+# p = the pivot row of v_i. The VJP is the transpose under Re Σ a·b.
+
+eig_p = Primitive("eig", multiple_results=True)
+
+
+def _eig_impl(a):
+    cd = cx.complex_dtype(a.dtype)
+    w, v = _lapack("eig", np.linalg.eig, a)
+    v = v.astype(cd, copy=False)
+    v = v / np.linalg.norm(v, axis=-2, keepdims=True).astype(cd)
+    return [w.astype(cd, copy=False), _fix_signs(v, v.shape[-1])[0]]
+
+
+def _eig_aval(a):
+    _check_matrix("eig", a, square=True)
+    _check_float("eig", a, complex_ok=True)
+    cd = cx.complex_dtype(a.dtype)
+    return [ShapedArray(tuple(a.shape[:-1]), cd), ShapedArray(tuple(a.shape), cd)]
+
+
+def _pivots(v):
+    """One-hot ``(..., n, n)``: 1 at the largest-magnitude entry of each column."""
+    n = np.shape(v)[-1]
+    idx = argmax(abs_(v), np.ndim(v) - 2, np.int32)                 # (..., n)
+    hit = eq(expand_dims(idx, (np.ndim(idx) - 1,)),
+             np.arange(n, dtype=np.int32)[:, None])
+    return convert_element_type(hit, cx.real_dtype(v.dtype))
+
+
+def _as_complex(x, like):
+    d = np.dtype(like.dtype)
+    return x if np.dtype(x.dtype) == d else convert_element_type(x, d)
+
+
+def _eig_jvp(primals, tangents, out):
+    (a,), (da,), (w, v) = primals, tangents, out
+    x = solve(v, _mm(_as_complex(da, v), v))                         # V⁻¹ dA V
+    dv0 = _mm(v, mul(_inv_gaps(w), x))
+    r = reduce_sum(mul(cx.conj(v), dv0), (np.ndim(v) - 2,))          # v_iᴴ dv0_i
+    vp = reduce_sum(mul(_pivots(v), cx.real(v)), (np.ndim(v) - 2,))  # v_pi (real, > 0)
+    q = reduce_sum(mul(_pivots(v), cx.imag(dv0)), (np.ndim(v) - 2,))
+    c = cx.complex_(neg(cx.real(r)), neg(div(q, vp)))
+    return [_diag(x), add(dv0, mul(v, _row(c)))]
+
+
+def _eig_vjp(ct, out, a, *, wants):
+    (cw, cv), (w, v) = ct, out
+    cw, cv = _as_complex(cw, v), _as_complex(cv, v)
+    h = reduce_sum(mul(v, cv), (np.ndim(v) - 2,))                    # diag(Vᵀ G)
+    vp = reduce_sum(mul(_pivots(v), cx.real(v)), (np.ndim(v) - 2,))
+    zero = mul(cx.real(h), _const(vp, 0.0))
+    g0 = add(cv, mul(cx.conj(v), _row(cx.complex_(neg(cx.real(h)), zero))))
+    g0 = add(g0, mul(_as_complex(_pivots(v), v),
+                     _row(cx.complex_(zero, neg(div(cx.imag(h), vp))))))
+    cxx = add(_diag_embed(cw), mul(_inv_gaps(w), _mm(_mT(v), g0)))  # X̄
+    ca = _mm(solve(_mT(v), cxx), _mT(v))                             # V⁻ᵀ X̄ Vᵀ
+    return (ca if np.dtype(a.dtype).kind == "c" else cx.real(ca),)
+
+
+eig_p.impl = _eig_impl
+eig_p.abstract_eval = _eig_aval
+eig_p.jvp = _eig_jvp
+eig_p.vjp = _eig_vjp
+eig_p.batch = _batch_leading(eig_p)
+
+
 # ------------------------------------------------------ functions to call ---
 
 
@@ -268,6 +347,10 @@ def expm(a):
     return expm_p.bind(a)
 
 
+def eig(a):
+    return eig_p.bind(a)
+
+
 # ---------------------------------------------------------------- samples ---
 
 
@@ -281,6 +364,10 @@ lu_p.samples = _lu_samples
 lu_pivots_to_permutation_p.samples = lambda rng: [
     ((np.array([2, 2, 2], np.int32),), {"size": 3}),
     ((np.array([[1, 2], [0, 2]], np.int32),), {"size": 4})]
+eig_p.samples = lambda rng: [
+    ((np.array([[1.0, 2.0, 0.5], [-1.5, 0.3, 1.0], [0.2, 0.4, -2.0]]),), {}),
+    ((rng.normal(size=(2, 3, 3)) + np.diag([0.0, 2.0, 4.0]),), {}),
+    ((rng.normal(size=(3, 3)) + 1j * rng.normal(size=(3, 3)),), {})]
 expm_p.samples = lambda rng: [((0.3 * rng.normal(size=(3, 3)),), {}),
                               ((2.0 * rng.normal(size=(3, 3)),), {}),
                               ((0.5 * rng.normal(size=(2, 2, 2)),), {})]
