@@ -459,3 +459,58 @@ def test_matrix_rank_under_grad_uses_the_primal():
     def f(a):
         return cnp.sum(a) * L.matrix_rank(a)
     np.testing.assert_allclose(chainrule.grad(f)(np.eye(3)), 3 * np.ones((3, 3)))
+
+
+# ------------------------------------------- complex eigh, svd, nuclear norm ---
+
+
+def _herm_separated(n):
+    q, _ = np.linalg.qr(rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n)))
+    return (q * np.linspace(-2.0, 2.0, n)) @ q.conj().T
+
+
+@pytest.mark.parametrize("f", [
+    lambda a: L.eigvalsh(a),
+    lambda a: L.eigh(a),
+    lambda a: cnp.sum(cnp.abs(L.eigh(a)[1][:2]) ** 2),
+])
+def test_complex_eigh_grads(f):
+    check_grads(f, (_herm_separated(3),), order=2, modes=("fwd", "rev"))
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (4, 2), (2, 4)])
+def test_complex_svd_grads(shape):
+    a = rng.normal(size=shape) + 1j * rng.normal(size=shape)
+    check_grads(lambda a: L.svd(a, full_matrices=False), (a,), order=2, modes=("fwd", "rev"))
+    check_grads(lambda a: L.svd(a, compute_uv=False), (a,), order=2, modes=("fwd", "rev"))
+
+
+def test_complex_nuclear_norm_gradient_closed_form():
+    """d‖A‖_* = Re tr(Vᴴ... ): in chainrule's convention the gradient of the
+    nuclear norm is conj(U Vᴴ) (docs/complex.md: ∂/∂x − i ∂/∂y)."""
+    a = rng.normal(size=(4, 3)) + 1j * rng.normal(size=(4, 3))
+    u, _, vh = np.linalg.svd(a, full_matrices=False)
+    g = chainrule.grad(lambda a: L.norm(a, "nuc"))(a)
+    np.testing.assert_allclose(g, np.conj(u @ vh), atol=1e-12)
+    check_grads(lambda a: L.norm(a, "nuc"), (a,), order=2)
+    check_grads(lambda a: L.norm(a, 2), (a,), order=2)
+    # the gradient of the largest eigenvalue of a Hermitian matrix: conj(v v^H)
+    h = _herm_separated(3)
+    w, v = np.linalg.eigh(h)
+    g = chainrule.grad(lambda a: L.eigvalsh(a)[-1])(h)
+    np.testing.assert_allclose(g, np.conj(np.outer(v[:, -1], v[:, -1].conj())), atol=1e-12)
+
+
+def test_complex_eigh_svd_vmap_and_jit():
+    hs = np.stack([_herm_separated(3) for _ in range(3)])
+    out = chainrule.vmap(chainrule.grad(lambda a: cnp.sum(cnp.abs(L.eigh(a)[1][0]))))(hs)
+    for k in range(3):
+        np.testing.assert_allclose(
+            out[k], chainrule.grad(lambda a: cnp.sum(cnp.abs(L.eigh(a)[1][0])))(hs[k]),
+            atol=1e-12)
+    a = rng.normal(size=(3, 3)) + 1j * rng.normal(size=(3, 3))
+    g = chainrule.grad(lambda a: L.norm(a, "nuc"))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        np.testing.assert_allclose(chainrule.jit(g)(a), g(a), rtol=1e-12)

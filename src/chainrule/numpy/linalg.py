@@ -20,9 +20,10 @@ Differences from NumPy, all about derivatives or degenerate inputs:
 - Derivatives at repeated eigenvalues / singular values are finite: the
   ill-defined terms are set to zero (see the primitives' docstring).
 - ``norm``'s 2-norm has gradient 0 at the zero vector (a subgradient), not NaN.
-- Complex matrices: ``solve``, ``inv``, ``det`` and ``slogdet`` (and the
-  compositions of them) are differentiable; ``cholesky``, ``eigh``, ``svd``,
-  ``qr`` and ``pinv`` compute values, and their derivatives raise
+- Complex matrices: ``solve``, ``inv``, ``det``, ``slogdet``, ``eigh``,
+  ``eigvalsh``, ``svd`` (so the nuclear and 2-norms), ``eig`` and ``eigvals``
+  (and the compositions of them) are differentiable; ``cholesky``, ``qr``
+  and ``pinv`` compute values, and their derivatives raise
   NotImplementedError (docs/complex.md).
 - ``matrix_rank`` needs concrete values.
 - ``eig``/``eigvals`` return complex arrays always (NumPy returns real ones
