@@ -177,6 +177,27 @@ def test_expm_batched_and_frechet():
     np.testing.assert_allclose(L.expm(np.zeros((3, 3))), np.eye(3))
 
 
+@pytest.mark.parametrize("case", ["near_identity", "spread", "rotation", "nonnormal",
+                                  "complex", "batched"])
+def test_logm_values(case):
+    import warnings
+    a = {"near_identity": np.eye(4) + 0.3 * rng.normal(size=(4, 4)),
+         "spread": np.diag([1.0, 10.0, 100.0]) + 0.5 * rng.normal(size=(3, 3)),
+         "rotation": 3.0 * np.array([[0.0, -1.0], [1.0, 0.0]]),
+         "nonnormal": np.array([[1.0, 1e3], [0.0, 2.0]]),
+         "complex": CA,
+         "batched": np.stack([S, spd(4, 4)])}[case]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # SciPy's own accuracy warnings
+        want = np.stack([sl.logm(x) for x in a]) if a.ndim == 3 else sl.logm(a)
+    got = L.logm(a)
+    assert got.dtype == a.dtype
+    np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-12 * np.abs(want).max())
+    np.testing.assert_allclose(L.expm(got), a, rtol=1e-10, atol=1e-10 * np.abs(a).max())
+    _, err = L.logm(a, disp=False)
+    assert np.all(err < 1e-12)
+
+
 def test_block_diag_det_inv_svd():
     parts = (np.ones((2, 3)), 5, [1.0, 2.0], np.zeros((0, 2)), np.arange(4).reshape(2, 2))
     np.testing.assert_array_equal(L.block_diag(*parts), sl.block_diag(*parts))
@@ -210,6 +231,8 @@ GRAD_CASES = {
     "block_diag": (lambda x, y: L.block_diag(x, y, 2.0), (A[:2], V)),
     "qr_economic": (lambda a: L.qr(a, mode="economic"), (rng.normal(size=(4, 3)),)),
     "det": (L.det, (A,)),
+    "logm": (L.logm, (np.eye(3) + 0.3 * rng.normal(size=(3, 3)),)),
+    "logm_spd": (L.logm, (spd(3, 3),)),
 }
 
 
@@ -259,6 +282,7 @@ BATCH_CASES = {
     "lu_solve": (lambda a, b: L.lu_solve(L.lu_factor(a), b, trans=2), (A, V)),
     "solve_pos": (lambda a, b: L.solve(a, b, assume_a="pos"), (S, B)),
     "expm": (L.expm, (0.5 * A,)),
+    "logm": (L.logm, (S,)),
     "grad_expm": (chainrule.grad(lambda a: L.expm(a)[0, 1]), (0.3 * A,)),
     "eigh_gen": (lambda a, b: L.eigh(a, b)[0], (S, spd(4, 4))),
 }
@@ -300,7 +324,7 @@ def test_jit_of_grad_through_lu_solve():
 def test_float32_stays_float32():
     a, b, s = A.astype(np.float32), B.astype(np.float32), S.astype(np.float32)
     outs = [L.solve_triangular(a, b), L.cho_solve(L.cho_factor(s), b), *L.lu(a),
-            L.lu_solve(L.lu_factor(a), b), L.expm(0.3 * a), L.solve(s, b, assume_a="pos"),
+            L.lu_solve(L.lu_factor(a), b), L.expm(0.3 * a), L.logm(s), L.solve(s, b, assume_a="pos"),
             L.block_diag(a, b), chainrule.grad(lambda x: L.expm(x)[0, 0])(0.3 * a)]
     for o in outs:
         assert o.dtype == np.float32
@@ -342,6 +366,10 @@ def test_errors():
         L.expm(np.ones((2, 3)))
     with pytest.raises(ValueError, match="block_diag"):
         L.block_diag(np.ones((2, 2, 2)))
+    with pytest.raises(ValueError, match="logm: .*negative real axis"):
+        L.logm(-np.eye(2))
+    with pytest.raises(np.linalg.LinAlgError, match="logm: .*singular"):
+        L.logm(np.zeros((2, 2)))
     with pytest.raises(ValueError, match="expm_frechet"):
         L.expm_frechet(A, np.ones((3, 3)))
     with pytest.raises(NotImplementedError, match="non-square"):

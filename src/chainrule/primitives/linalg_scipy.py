@@ -332,6 +332,93 @@ eig_p.vjp = _eig_vjp
 eig_p.batch = _batch_leading(eig_p)
 
 
+# ------------------------------------------------------------------- logm ---
+# The principal logarithm, by inverse scaling and squaring: square roots
+# (Denman-Beavers iteration) until ‖A^(1/2^s) - I‖₁ <= 1/2, then log(I + X)
+# by its diagonal Padé approximant in partial fractions (8 Gauss-Legendre
+# nodes: Σ w_j X (I + t_j X)⁻¹), times 2^s. Computed in complex128; a real
+# input gives a real result, and a real matrix whose logarithm is not real
+# (an eigenvalue on the negative real axis) raises ValueError.
+# Derivatives as expm's: L_log(A, E) is the top-right block of
+# logm([[A, E], [0, A]]), true of every primary matrix function.
+
+logm_p = Primitive("logm")
+_GL_T, _GL_W = np.polynomial.legendre.leggauss(8)
+_GL_T, _GL_W = (_GL_T + 1.0) / 2.0, _GL_W / 2.0
+
+
+def _sqrtm_db(a):
+    y, z = a, np.eye(a.shape[-1], dtype=a.dtype)
+    for _ in range(100):
+        y, z = 0.5 * (y + np.linalg.inv(z)), 0.5 * (z + np.linalg.inv(y))
+        if np.abs(y @ y - a).sum(axis=0).max() <= 1e-10 * max(1.0, np.abs(a).sum(axis=0).max()):
+            # quadratic convergence: one more step reaches rounding level
+            return 0.5 * (y + np.linalg.inv(z))
+    raise np.linalg.LinAlgError("logm: the square-root iteration did not converge")
+
+
+def _logm_one(a):
+    n = a.shape[-1]
+    eye = np.eye(n, dtype=a.dtype)
+    if not np.all(np.isfinite(a)):
+        raise np.linalg.LinAlgError("logm: the matrix has non-finite entries")
+    w = np.linalg.eigvals(a)
+    if np.any(w == 0):
+        raise np.linalg.LinAlgError("logm: the matrix is singular: its logarithm does "
+                                    "not exist")
+    if np.any((w.real < 0) & (np.abs(w.imag) <= 1e-12 * np.abs(w))):
+        raise ValueError(
+            "logm: the matrix has an eigenvalue on the negative real axis, where the "
+            "principal logarithm is not continuous; a real matrix's logarithm would be "
+            "complex there (not supported)")
+    s = 0
+    while np.abs(a - eye).sum(axis=0).max() > 0.5 and s < 64:
+        a = _sqrtm_db(a)
+        s += 1
+    x = a - eye
+    out = sum(wj * np.linalg.solve(eye + tj * x, x) for tj, wj in zip(_GL_T, _GL_W))
+    return out * 2.0 ** s
+
+
+def _logm_impl(a):
+    flat = np.asarray(a).reshape((-1,) + a.shape[-2:])
+    out = np.empty(flat.shape, np.complex128)
+    for i, x in enumerate(flat):
+        out[i] = _logm_one(x.astype(np.complex128))
+    if a.dtype.kind != "c":
+        scale = max(1.0, np.abs(out).max()) if out.size else 1.0
+        if out.size and np.abs(out.imag).max() > 1e3 * np.finfo(a.dtype).eps * scale:
+            raise ValueError("logm: the logarithm of this real matrix is complex (it has "
+                             "eigenvalues on the negative real axis); pass a complex "
+                             "matrix to get it")
+        out = out.real
+    return out.astype(a.dtype).reshape(a.shape)
+
+
+def _logm_aval(a):
+    _check_matrix("logm", a, square=True)
+    _check_float("logm", a, complex_ok=True)
+    return ShapedArray(tuple(a.shape), np.dtype(a.dtype))
+
+
+def _block_derivative(prim, a, e):
+    """The top-right block of ``prim([[a, e], [0, a]])``: the Fréchet derivative
+    of the primary matrix function ``prim`` at ``a`` in direction ``e``."""
+    nd, n = np.ndim(a), np.shape(a)[-1]
+    zero = np.zeros(np.shape(a), np.dtype(a.dtype))
+    big = prim.bind(concatenate([concatenate([a, e], nd - 1),
+                                 concatenate([zero, a], nd - 1)], nd - 2))
+    lead = tuple(np.shape(a)[:-2])
+    return slice_(big, (0,) * len(lead) + (0, n), lead + (n, 2 * n))
+
+
+logm_p.impl = _logm_impl
+logm_p.abstract_eval = _logm_aval
+logm_p.jvp = lambda primals, tangents, out: _block_derivative(logm_p, primals[0], tangents[0])
+logm_p.vjp = lambda ct, out, a, *, wants: (_block_derivative(logm_p, _mT(a), ct),)
+logm_p.batch = _batch_leading(logm_p)
+
+
 # ------------------------------------------------------ functions to call ---
 
 
@@ -351,6 +438,10 @@ def eig(a):
     return eig_p.bind(a)
 
 
+def logm(a):
+    return logm_p.bind(a)
+
+
 # ---------------------------------------------------------------- samples ---
 
 
@@ -368,6 +459,10 @@ eig_p.samples = lambda rng: [
     ((np.array([[1.0, 2.0, 0.5], [-1.5, 0.3, 1.0], [0.2, 0.4, -2.0]]),), {}),
     ((rng.normal(size=(2, 3, 3)) + np.diag([0.0, 2.0, 4.0]),), {}),
     ((rng.normal(size=(3, 3)) + 1j * rng.normal(size=(3, 3)),), {})]
+logm_p.samples = lambda rng: [
+    ((np.eye(3) + 0.3 * rng.normal(size=(3, 3)),), {}),
+    ((np.diag([1.0, 4.0, 9.0]) + 0.3 * rng.normal(size=(3, 3)),), {}),
+    ((np.eye(2) + 0.2 * rng.normal(size=(2, 2, 2)),), {})]
 expm_p.samples = lambda rng: [((0.3 * rng.normal(size=(3, 3)),), {}),
                               ((2.0 * rng.normal(size=(3, 3)),), {}),
                               ((0.5 * rng.normal(size=(2, 2, 2)),), {})]

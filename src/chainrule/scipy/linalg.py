@@ -31,7 +31,7 @@ from ..primitives import linalg as la
 from ..primitives import linalg_scipy as ls
 
 __all__ = ["block_diag", "cho_factor", "cho_solve", "cholesky", "det", "eigh", "expm",
-           "expm_frechet", "inv", "lu", "lu_factor", "lu_solve", "qr", "solve",
+           "expm_frechet", "inv", "logm", "lu", "lu_factor", "lu_solve", "qr", "solve",
            "solve_triangular", "svd"]
 
 
@@ -342,6 +342,20 @@ def expm_frechet(A, E, method=None, compute_expm=True, check_finite=True):
                          f"{np.shape(E)} must have one shape")
     L = ls.frechet(A, E)
     return (ls.expm(A), L) if compute_expm else L
+
+
+def logm(A, disp=True):
+    """The principal matrix logarithm (inverse scaling and squaring), batched.
+    A real matrix gives a real logarithm; one with an eigenvalue on the
+    negative real axis raises ValueError (its real logarithm does not exist;
+    SciPy returns a complex one). ``disp=False`` returns ``(logm, errest)``
+    with SciPy's error estimate ‖exp(logm) - A‖_F / ‖A‖_F."""
+    (A,) = _operands("logm", A, complex_ok=True)
+    out = ls.logm(_matrix("logm", A))
+    if disp:
+        return out
+    err = cnp.linalg.norm(ls.expm(out) - A, axis=(-2, -1)) / cnp.linalg.norm(A, axis=(-2, -1))
+    return out, err
 
 
 # ------------------------------------------------------------- block_diag ---
