@@ -198,6 +198,39 @@ def test_logm_values(case):
     assert np.all(err < 1e-12)
 
 
+def test_sqrtm_polar_and_special_matrices():
+    import warnings
+    for a in (np.eye(4) + 0.3 * rng.normal(size=(4, 4)), S, 3.0 * np.array([[0.0, -1.0], [1.0, 0.0]]),
+              CA @ CA.conj().T + np.eye(4)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = sl.sqrtm(a)
+        got = L.sqrtm(a)
+        assert got.dtype == a.dtype
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12 * np.abs(want).max())
+        assert L.sqrtm(a, disp=False)[1] < 1e-12
+    x = rng.normal(size=(4, 3))
+    for side in ("right", "left"):
+        for g, w in zip(L.polar(x, side), sl.polar(x, side), strict=True):
+            np.testing.assert_allclose(g, w, atol=1e-12)
+    c, r = rng.normal(size=4), rng.normal(size=3)
+    np.testing.assert_allclose(L.toeplitz(c, r), sl.toeplitz(c, r))
+    np.testing.assert_allclose(L.toeplitz(c + 1j * c), sl.toeplitz(c + 1j * c))
+    np.testing.assert_allclose(L.hankel(c, r), sl.hankel(c, r))
+    np.testing.assert_allclose(L.hankel(c), sl.hankel(c))
+    np.testing.assert_allclose(L.circulant(c), sl.circulant(c))
+    np.testing.assert_allclose(L.companion(c), sl.companion(c))
+    np.testing.assert_allclose(L.hilbert(5), sl.hilbert(5))
+    for scale in (None, "n", "sqrtn"):
+        np.testing.assert_allclose(L.dft(4, scale), sl.dft(4, scale), atol=1e-15)
+    batch = rng.normal(size=(2, 3))
+    np.testing.assert_allclose(L.toeplitz(batch), np.stack([sl.toeplitz(b) for b in batch]))
+    with pytest.raises(ValueError, match="companion"):
+        L.companion([0.0, 1.0])
+    with pytest.raises(ValueError, match="sqrtm"):
+        L.sqrtm(-np.eye(2))
+
+
 def test_block_diag_det_inv_svd():
     parts = (np.ones((2, 3)), 5, [1.0, 2.0], np.zeros((0, 2)), np.arange(4).reshape(2, 2))
     np.testing.assert_array_equal(L.block_diag(*parts), sl.block_diag(*parts))
@@ -233,6 +266,12 @@ GRAD_CASES = {
     "det": (L.det, (A,)),
     "logm": (L.logm, (np.eye(3) + 0.3 * rng.normal(size=(3, 3)),)),
     "logm_spd": (L.logm, (spd(3, 3),)),
+    "sqrtm": (L.sqrtm, (spd(3, 3),)),
+    "polar": (lambda a: L.polar(a, "left"), (rng.normal(size=(3, 4)),)),
+    "toeplitz": (L.toeplitz, (rng.normal(size=3), rng.normal(size=4))),
+    "hankel": (L.hankel, (rng.normal(size=3), rng.normal(size=4))),
+    "circulant": (L.circulant, (rng.normal(size=4),)),
+    "companion": (L.companion, (np.array([2.0, 0.5, -1.0, 0.3]),)),
 }
 
 
@@ -283,6 +322,7 @@ BATCH_CASES = {
     "solve_pos": (lambda a, b: L.solve(a, b, assume_a="pos"), (S, B)),
     "expm": (L.expm, (0.5 * A,)),
     "logm": (L.logm, (S,)),
+    "sqrtm": (L.sqrtm, (S,)),
     "grad_expm": (chainrule.grad(lambda a: L.expm(a)[0, 1]), (0.3 * A,)),
     "eigh_gen": (lambda a, b: L.eigh(a, b)[0], (S, spd(4, 4))),
 }

@@ -419,6 +419,44 @@ logm_p.vjp = lambda ct, out, a, *, wants: (_block_derivative(logm_p, _mT(a), ct)
 logm_p.batch = _batch_leading(logm_p)
 
 
+# ------------------------------------------------------------------ sqrtm ---
+# The principal square root by the Denman-Beavers iteration (complex128
+# inside; real in, real out); derivatives by the block-triangular trick.
+
+sqrtm_p = Primitive("sqrtm")
+
+
+def _sqrtm_impl(a):
+    flat = np.asarray(a).reshape((-1,) + a.shape[-2:])
+    out = np.empty(flat.shape, np.complex128)
+    for i, x in enumerate(flat):
+        x = x.astype(np.complex128)
+        if not np.all(np.isfinite(x)):
+            raise np.linalg.LinAlgError("sqrtm: the matrix has non-finite entries")
+        w = np.linalg.eigvals(x) if x.size else np.zeros(0)
+        if np.any((w.real <= 0) & (np.abs(w.imag) <= 1e-12 * np.abs(w))):
+            raise ValueError("sqrtm: the matrix has an eigenvalue on the closed negative "
+                             "real axis (or is singular), where the principal square root "
+                             "is not differentiable; not supported")
+        out[i] = _sqrtm_db(x) if x.size else x
+    if a.dtype.kind != "c":
+        out = out.real
+    return out.astype(a.dtype).reshape(a.shape)
+
+
+def _sqrtm_aval(a):
+    _check_matrix("sqrtm", a, square=True)
+    _check_float("sqrtm", a, complex_ok=True)
+    return ShapedArray(tuple(a.shape), np.dtype(a.dtype))
+
+
+sqrtm_p.impl = _sqrtm_impl
+sqrtm_p.abstract_eval = _sqrtm_aval
+sqrtm_p.jvp = lambda primals, tangents, out: _block_derivative(sqrtm_p, primals[0], tangents[0])
+sqrtm_p.vjp = lambda ct, out, a, *, wants: (_block_derivative(sqrtm_p, _mT(a), ct),)
+sqrtm_p.batch = _batch_leading(sqrtm_p)
+
+
 # ------------------------------------------------------ functions to call ---
 
 
@@ -442,6 +480,10 @@ def logm(a):
     return logm_p.bind(a)
 
 
+def sqrtm(a):
+    return sqrtm_p.bind(a)
+
+
 # ---------------------------------------------------------------- samples ---
 
 
@@ -460,6 +502,10 @@ eig_p.samples = lambda rng: [
     ((rng.normal(size=(2, 3, 3)) + np.diag([0.0, 2.0, 4.0]),), {}),
     ((rng.normal(size=(3, 3)) + 1j * rng.normal(size=(3, 3)),), {})]
 logm_p.samples = lambda rng: [
+    ((np.eye(3) + 0.3 * rng.normal(size=(3, 3)),), {}),
+    ((np.diag([1.0, 4.0, 9.0]) + 0.3 * rng.normal(size=(3, 3)),), {}),
+    ((np.eye(2) + 0.2 * rng.normal(size=(2, 2, 2)),), {})]
+sqrtm_p.samples = lambda rng: [
     ((np.eye(3) + 0.3 * rng.normal(size=(3, 3)),), {}),
     ((np.diag([1.0, 4.0, 9.0]) + 0.3 * rng.normal(size=(3, 3)),), {}),
     ((np.eye(2) + 0.2 * rng.normal(size=(2, 2, 2)),), {})]

@@ -25,13 +25,15 @@ from __future__ import annotations
 import numpy as np
 
 from .. import numpy as cnp
+from ..core import Tracer
 from ..numpy._promote import cast as _cast
 from ..numpy.linalg import _matrix, _operands
 from ..primitives import linalg as la
 from ..primitives import linalg_scipy as ls
 
 __all__ = ["block_diag", "cho_factor", "cho_solve", "cholesky", "det", "eigh", "expm",
-           "expm_frechet", "inv", "logm", "lu", "lu_factor", "lu_solve", "qr", "solve",
+           "expm_frechet", "inv", "logm", "lu", "lu_factor", "lu_solve", "qr", "sqrtm", "polar", "toeplitz",
+           "hankel", "circulant", "companion", "hilbert", "dft", "solve",
            "solve_triangular", "svd"]
 
 
@@ -382,3 +384,115 @@ def block_diag(*arrs):
         rows.append(cnp.pad(b, [(0, 0), (left, total - left - c)]))
         left += c
     return cnp.concatenate(rows, axis=0)
+
+
+# ------------------------------------------------- sqrtm, polar, special matrices ---
+
+
+def sqrtm(A, disp=True, blocksize=64):
+    """The principal square root (Denman-Beavers iteration), batched; real in,
+    real out. An eigenvalue on the closed negative real axis (a singular
+    matrix too) raises ValueError. ``disp=False`` returns ``(sqrtm, errest)``
+    with ``errest = ‖X² - A‖_F / ‖A‖_F``."""
+    (A,) = _operands("sqrtm", A, complex_ok=True)
+    out = ls.sqrtm(_matrix("sqrtm", A))
+    if disp:
+        return out
+    err = cnp.linalg.norm(cnp.matmul(out, out) - A, axis=(-2, -1)) / cnp.linalg.norm(
+        A, axis=(-2, -1))
+    return out, err
+
+
+def polar(a, side="right"):
+    """``(u, p)`` with ``a = u p`` (``side='right'``) or ``a = p u`` ('left'),
+    ``u`` with orthonormal columns (rows) and ``p`` Hermitian positive
+    semidefinite, through the SVD (derivatives need distinct singular values)."""
+    if side not in ("right", "left"):
+        raise ValueError(f"polar: side must be 'right' or 'left', got {side!r}")
+    (a,) = _operands("polar", a, complex_ok=True)
+    _matrix("polar", a, square=False)
+    w, s, vh = cnp.linalg.svd(a, full_matrices=False)
+    u = cnp.matmul(w, vh)
+    if side == "right":
+        p = cnp.matmul(_mH(vh) * cnp.expand_dims(_cast(s, a.dtype), -2), vh)
+    else:
+        p = cnp.matmul(w * cnp.expand_dims(_cast(s, a.dtype), -2), _mH(w))
+    return u, p
+
+
+def _vector(fname, x):
+    x = cnp.asarray(x)
+    if np.ndim(x) == 0:
+        x = cnp.reshape(x, (1,))
+    return x
+
+
+def toeplitz(c, r=None):
+    """``T[..., i, j] = c[..., i - j]`` on and below the diagonal, ``r[..., j - i]``
+    above it (``r`` defaults to ``conj(c)``; ``r[0]`` is ignored), batched over
+    leading axes as JAX's."""
+    c = _vector("toeplitz", c)
+    r = cnp.conj(c) if r is None else _vector("toeplitz", r)
+    m, n = np.shape(c)[-1], np.shape(r)[-1]
+    dt = np.result_type(np.dtype(c.dtype), np.dtype(r.dtype))
+    c, r = _cast(c, dt), _cast(r, dt)
+    lead = tuple(np.broadcast_shapes(np.shape(c)[:-1], np.shape(r)[:-1]))
+    c = cnp.broadcast_to(c, lead + (m,))
+    r = cnp.broadcast_to(r, lead + (n,))
+    full = cnp.concatenate([cnp.flip(r[..., 1:], -1), c], axis=-1)   # index n-1 is c[0]
+    idx = (n - 1) + np.arange(m)[:, None] - np.arange(n)[None, :]
+    return cnp.take(full, idx, axis=-1)
+
+
+def hankel(c, r=None):
+    """``H[..., i, j] = c[..., i + j]`` for ``i + j < m``, else ``r[..., i + j - m + 1]``
+    (``r`` defaults to zeros; ``r[0]`` is ignored)."""
+    c = _vector("hankel", c)
+    r = cnp.zeros_like(c) if r is None else _vector("hankel", r)
+    m, n = np.shape(c)[-1], np.shape(r)[-1]
+    dt = np.result_type(np.dtype(c.dtype), np.dtype(r.dtype))
+    c, r = _cast(c, dt), _cast(r, dt)
+    lead = tuple(np.broadcast_shapes(np.shape(c)[:-1], np.shape(r)[:-1]))
+    full = cnp.concatenate([cnp.broadcast_to(c, lead + (m,)),
+                            cnp.broadcast_to(r, lead + (n,))[..., 1:]], axis=-1)
+    idx = np.arange(m)[:, None] + np.arange(n)[None, :]
+    return cnp.take(full, idx, axis=-1)
+
+
+def circulant(c):
+    """``C[..., i, j] = c[..., (i - j) mod n]``, batched over leading axes."""
+    c = _vector("circulant", c)
+    n = np.shape(c)[-1]
+    idx = (np.arange(n)[:, None] - np.arange(n)[None, :]) % n
+    return cnp.take(c, idx, axis=-1)
+
+
+def companion(a):
+    """The companion matrix of the polynomial with coefficients ``a`` (highest
+    power first): first row ``-a[1:] / a[0]``, ones below the diagonal."""
+    a = cnp.asarray(a)
+    if np.ndim(a) != 1 or np.shape(a)[0] < 2:
+        raise ValueError(f"companion: a must be one-dimensional with at least two "
+                         f"coefficients, got shape {np.shape(a)}")
+    if not isinstance(a, Tracer) and np.asarray(a)[0] == 0:
+        raise ValueError("companion: the leading coefficient a[0] must not be zero")
+    n = np.shape(a)[0] - 1
+    (a,) = _operands("companion", a)
+    first = cnp.expand_dims(-a[1:] / a[0], 0)
+    return cnp.concatenate([first, np.eye(n - 1, n, dtype=np.dtype(a.dtype))], axis=0)
+
+
+def hilbert(n):
+    """``H[i, j] = 1 / (i + j + 1)`` (a constant)."""
+    i = np.arange(int(n))
+    return 1.0 / (i[:, None] + i[None, :] + 1.0)
+
+
+def dft(n, scale=None):
+    """The DFT matrix ``exp(-2πi jk / n)``, scaled by ``1/n`` ('n'), ``1/√n``
+    ('sqrtn') or not (None), as SciPy (a constant)."""
+    if scale not in (None, "n", "sqrtn"):
+        raise ValueError(f"dft: scale must be None, 'n' or 'sqrtn', got {scale!r}")
+    k = np.arange(int(n))
+    m = np.exp(-2j * np.pi * np.outer(k, k) / n)
+    return m / n if scale == "n" else (m / np.sqrt(n) if scale == "sqrtn" else m)
