@@ -200,8 +200,8 @@ def test_logm_values(case):
 
 def test_sqrtm_polar_and_special_matrices():
     import warnings
-    for a in (np.eye(4) + 0.3 * rng.normal(size=(4, 4)), S, 3.0 * np.array([[0.0, -1.0], [1.0, 0.0]]),
-              CA @ CA.conj().T + np.eye(4)):
+    rot = 3.0 * np.array([[0.0, -1.0], [1.0, 0.0]])
+    for a in (np.eye(4) + 0.3 * rng.normal(size=(4, 4)), S, rot, CA @ CA.conj().T + np.eye(4)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             want = sl.sqrtm(a)
@@ -364,7 +364,8 @@ def test_jit_of_grad_through_lu_solve():
 def test_float32_stays_float32():
     a, b, s = A.astype(np.float32), B.astype(np.float32), S.astype(np.float32)
     outs = [L.solve_triangular(a, b), L.cho_solve(L.cho_factor(s), b), *L.lu(a),
-            L.lu_solve(L.lu_factor(a), b), L.expm(0.3 * a), L.logm(s), L.solve(s, b, assume_a="pos"),
+            L.lu_solve(L.lu_factor(a), b), L.expm(0.3 * a), L.logm(s),
+            L.solve(s, b, assume_a="pos"),
             L.block_diag(a, b), chainrule.grad(lambda x: L.expm(x)[0, 0])(0.3 * a)]
     for o in outs:
         assert o.dtype == np.float32

@@ -486,8 +486,8 @@ def _eigh_vjp(ct, out, a, *, wants):
 
 def _pivot_onehot(v):
     """Real one-hot ``(..., n, n)``: 1 at the largest-magnitude entry of each column."""
-    from .reductions import argmax
     from .elementwise import convert_element_type, eq
+    from .reductions import argmax
     rows = np.shape(v)[-2]
     idx = argmax(abs_(v), np.ndim(v) - 2, np.int32)
     hit = eq(expand_dims(idx, (np.ndim(idx) - 1,)), np.arange(rows, dtype=np.int32)[:, None])

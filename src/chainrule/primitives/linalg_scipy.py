@@ -27,9 +27,24 @@ from ..core import Primitive, ShapedArray
 from . import complex as cx
 from ._helpers import defzero
 from .elementwise import abs_, add, convert_element_type, div, eq, mul, neg
-from .linalg import (_batch_leading, _check_float, _check_matrix, _const, _diag, _diag_embed,
-                     _eye, _fix_signs, _inv_gaps, _lapack, _masked, _mm, _mT, _row, solve,
-                     triangular_solve)
+from .linalg import (
+    _batch_leading,
+    _check_float,
+    _check_matrix,
+    _const,
+    _diag,
+    _diag_embed,
+    _eye,
+    _fix_signs,
+    _inv_gaps,
+    _lapack,
+    _masked,
+    _mm,
+    _mT,
+    _row,
+    solve,
+    triangular_solve,
+)
 from .reductions import argmax, reduce_sum
 from .shape import concatenate, expand_dims, slice_
 
@@ -193,14 +208,10 @@ def _expm_one(a):
     if not np.isfinite(norm):
         return np.full_like(a, np.nan)
     s = 0
-    for deg, theta in _THETA:
-        if norm <= theta:
-            break
-    else:
-        deg = 13
-        if norm > _THETA13:
-            s = int(np.ceil(np.log2(norm / _THETA13)))
-            a = a / np.asarray(2.0 ** s, a.dtype)
+    deg = next((d for d, theta in _THETA if norm <= theta), 13)
+    if deg == 13 and norm > _THETA13:
+        s = int(np.ceil(np.log2(norm / _THETA13)))
+        a = a / np.asarray(2.0 ** s, a.dtype)
     b = _PADE[deg]
     a2 = a @ a
     if deg < 13:
@@ -301,7 +312,7 @@ def _as_complex(x, like):
 
 
 def _eig_jvp(primals, tangents, out):
-    (a,), (da,), (w, v) = primals, tangents, out
+    (da,), (w, v) = tangents, out
     x = solve(v, _mm(_as_complex(da, v), v))                         # V⁻¹ dA V
     dv0 = _mm(v, mul(_inv_gaps(w), x))
     r = reduce_sum(mul(cx.conj(v), dv0), (np.ndim(v) - 2,))          # v_iᴴ dv0_i

@@ -4,5 +4,7 @@ Only NumPy is needed at run time; the special functions are chainrule
 primitives (see ``chainrule.primitives.special``).
 """
 
-from . import special  # noqa: F401
-from . import linalg  # noqa: F401,E402  (scipy.linalg: solve_triangular, lu, expm, ...)
+from . import (
+    linalg,  # noqa: F401,E402  (scipy.linalg: solve_triangular, lu, expm, ...)
+    special,  # noqa: F401
+)

@@ -32,8 +32,8 @@ from ..primitives import linalg as la
 from ..primitives import linalg_scipy as ls
 
 __all__ = ["block_diag", "cho_factor", "cho_solve", "cholesky", "det", "eigh", "expm",
-           "expm_frechet", "inv", "logm", "lu", "lu_factor", "lu_solve", "qr", "sqrtm", "polar", "toeplitz",
-           "hankel", "circulant", "companion", "hilbert", "dft", "solve",
+           "expm_frechet", "inv", "logm", "lu", "lu_factor", "lu_solve", "qr", "sqrtm", "polar",
+           "toeplitz", "hankel", "circulant", "companion", "hilbert", "dft", "solve",
            "solve_triangular", "svd"]
 
 
