@@ -307,7 +307,8 @@ def test_grad_under_make_jaxpr_and_jit_shapes():
 # -------------------------------------------------------------------- vmap ---
 
 LINALG_PRIMS = ["solve", "triangular_solve", "inv", "det", "slogdet", "cholesky", "eigh",
-                "svd", "qr", "pinv"]
+                "svd", "qr", "pinv",
+                "lu", "expm", "logm", "sqrtm", "eig"]  # the last five: primitives/linalg_scipy.py
 
 
 def _vmap_cases():
