@@ -417,3 +417,35 @@ def test_errors():
         chainrule.grad(lambda a: L.lu(a)[2].sum())(np.ones((3, 2)) + np.eye(3, 2))
     with pytest.raises(np.linalg.LinAlgError):
         chainrule.grad(lambda a: L.lu(a)[2].sum())(np.ones((3, 3)))
+
+
+# -------------------------------------------------------------- hypothesis ---
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 5), k=st.integers(1, 3), batch=st.sampled_from([(), (2,), (2, 1)]),
+       trans=st.sampled_from([0, 1, 2]), lower=st.booleans(), unit=st.booleans(),
+       seed=st.integers(0, 2 ** 16))
+def test_solve_triangular_and_lu_solve_over_shapes(n, k, batch, trans, lower, unit, seed):
+    r = np.random.default_rng(seed)
+    a = r.normal(size=batch + (n, n)) + 3.0 * np.eye(n)
+    b = r.normal(size=batch + (n, k))    # (a (2, n, n) with b (n, k) and k == n would be
+    flat, bs = a.reshape((-1, n, n)), b.reshape((-1, n, k))   # read as vectors, as in JAX)
+    got = L.solve_triangular(a, b, trans=trans, lower=lower, unit_diagonal=unit)
+    want = np.stack([sl.solve_triangular(x, y, trans=trans, lower=lower, unit_diagonal=unit)
+                     for x, y in zip(flat, bs)]).reshape(batch + (n, k))
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-11)
+    got = L.lu_solve(L.lu_factor(a), b, trans=trans)
+    want = np.stack([sl.lu_solve(sl.lu_factor(x), y, trans=trans) for x, y in zip(flat, bs)])
+    np.testing.assert_allclose(got, want.reshape(batch + (n, k)), rtol=1e-9, atol=1e-11)
+
+
+@settings(max_examples=30, deadline=None)
+@given(m=st.integers(1, 5), n=st.integers(1, 5), seed=st.integers(0, 2 ** 16))
+def test_lu_over_shapes(m, n, seed):
+    a = np.random.default_rng(seed).normal(size=(m, n))
+    for g, w in zip(L.lu(a), sl.lu(a), strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
