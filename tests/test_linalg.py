@@ -175,13 +175,63 @@ def test_integer_and_float32_inputs():
         assert g.dtype == np.float32
 
 
-def test_eig_values_only():
+def test_eig_values_and_gauge():
     a = rng.normal(size=(3, 3))
     w, v = L.eig(a)
+    assert w.dtype == v.dtype == np.complex128
     np.testing.assert_allclose(a @ v, v * w, atol=1e-12)
-    np.testing.assert_allclose(np.sort_complex(L.eigvals(a)), np.sort_complex(w))
-    with pytest.raises(NotImplementedError, match="eigh"):
-        chainrule.grad(lambda a: cnp.sum(L.eigvals(a).real))(a)
+    np.testing.assert_allclose(np.sort_complex(L.eigvals(a)), np.sort_complex(np.linalg.eigvals(a)),
+                               atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(v, axis=0), 1.0, rtol=1e-12)
+    pivot = np.take_along_axis(v, np.argmax(np.abs(v), axis=0)[None], axis=0)
+    np.testing.assert_allclose(pivot.imag, 0.0, atol=1e-15)
+    assert np.all(pivot.real > 0)
+    # batched, and complex input
+    ab = rng.normal(size=(2, 4, 4)) + 1j * rng.normal(size=(2, 4, 4))
+    w, v = L.eig(ab)
+    np.testing.assert_allclose(ab @ v, v * w[..., None, :], atol=1e-12)
+    w32 = L.eig(a.astype(np.float32))[0]
+    assert w32.dtype == np.complex64
+
+
+EIG_A = np.array([[1.0, 2.0, 0.5], [-1.5, 0.3, 1.0], [0.2, 0.4, -2.0]])   # a complex pair
+
+
+@pytest.mark.parametrize("f", [
+    lambda a: L.eigvals(a),
+    lambda a: L.eig(a),
+    lambda a: cnp.sum(cnp.abs(L.eig(a)[1]) ** 2 * cnp.arange(3.0)[:, None]),
+    lambda a: cnp.real(cnp.prod(L.eigvals(a))),                    # det
+])
+def test_eig_grads(f):
+    check_grads(f, (EIG_A,), order=2, modes=("fwd", "rev"))
+
+
+def test_eig_grads_complex_input_and_closed_form():
+    a = rng.normal(size=(3, 3)) + 1j * rng.normal(size=(3, 3))
+    check_grads(lambda a: L.eig(a), (a,), order=1, modes=("fwd", "rev"))
+    # d(sum w) = tr(dA): the gradient of Re(sum w) w.r.t. a real matrix is I
+    np.testing.assert_allclose(chainrule.grad(lambda a: cnp.real(cnp.sum(L.eigvals(a))))(EIG_A),
+                               np.eye(3), atol=1e-12)
+    # dw_i = u_iᵀ dA v_i / (u_iᵀ v_i), u the left eigenvectors
+    w, v = np.linalg.eig(EIG_A)
+    u = np.linalg.inv(v).T
+    i = int(np.argmax(w.imag))
+    got = chainrule.grad(lambda a: cnp.imag(L.eigvals(a)[i]))(EIG_A)
+    k = int(np.argmin(np.abs(L.eigvals(EIG_A)[i] - w)))
+    want = np.imag(np.outer(u[:, k], v[:, k]) / (u[:, k] @ v[:, k]))
+    np.testing.assert_allclose(got, want, atol=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore:chainrule.jit. complex")
+def test_eig_vmap_jit():
+    stack = rng.normal(size=(3, 3, 3)) + np.diag([0.0, 2.0, 4.0])
+    out = chainrule.vmap(L.eig)(stack)
+    for k in range(3):
+        for o, lo in zip(out, L.eig(stack[k]), strict=True):
+            np.testing.assert_allclose(o[k], lo, atol=1e-12)
+    g = chainrule.grad(lambda a: cnp.sum(cnp.abs(L.eig(a)[1][0])))
+    np.testing.assert_allclose(chainrule.jit(g)(EIG_A), g(EIG_A), rtol=1e-12)
 
 
 # ------------------------------------------------------------- derivatives ---
@@ -257,7 +307,8 @@ def test_grad_under_make_jaxpr_and_jit_shapes():
 # -------------------------------------------------------------------- vmap ---
 
 LINALG_PRIMS = ["solve", "triangular_solve", "inv", "det", "slogdet", "cholesky", "eigh",
-                "svd", "qr", "pinv"]
+                "svd", "qr", "pinv",
+                "lu", "expm", "logm", "sqrtm", "eig"]  # the last five: primitives/linalg_scipy.py
 
 
 def _vmap_cases():
@@ -409,3 +460,58 @@ def test_matrix_rank_under_grad_uses_the_primal():
     def f(a):
         return cnp.sum(a) * L.matrix_rank(a)
     np.testing.assert_allclose(chainrule.grad(f)(np.eye(3)), 3 * np.ones((3, 3)))
+
+
+# ------------------------------------------- complex eigh, svd, nuclear norm ---
+
+
+def _herm_separated(n):
+    q, _ = np.linalg.qr(rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n)))
+    return (q * np.linspace(-2.0, 2.0, n)) @ q.conj().T
+
+
+@pytest.mark.parametrize("f", [
+    lambda a: L.eigvalsh(a),
+    lambda a: L.eigh(a),
+    lambda a: cnp.sum(cnp.abs(L.eigh(a)[1][:2]) ** 2),
+])
+def test_complex_eigh_grads(f):
+    check_grads(f, (_herm_separated(3),), order=2, modes=("fwd", "rev"))
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (4, 2), (2, 4)])
+def test_complex_svd_grads(shape):
+    a = rng.normal(size=shape) + 1j * rng.normal(size=shape)
+    check_grads(lambda a: L.svd(a, full_matrices=False), (a,), order=2, modes=("fwd", "rev"))
+    check_grads(lambda a: L.svd(a, compute_uv=False), (a,), order=2, modes=("fwd", "rev"))
+
+
+def test_complex_nuclear_norm_gradient_closed_form():
+    """d‖A‖_* = Re tr(Vᴴ... ): in chainrule's convention the gradient of the
+    nuclear norm is conj(U Vᴴ) (docs/complex.md: ∂/∂x − i ∂/∂y)."""
+    a = rng.normal(size=(4, 3)) + 1j * rng.normal(size=(4, 3))
+    u, _, vh = np.linalg.svd(a, full_matrices=False)
+    g = chainrule.grad(lambda a: L.norm(a, "nuc"))(a)
+    np.testing.assert_allclose(g, np.conj(u @ vh), atol=1e-12)
+    check_grads(lambda a: L.norm(a, "nuc"), (a,), order=2)
+    check_grads(lambda a: L.norm(a, 2), (a,), order=2)
+    # the gradient of the largest eigenvalue of a Hermitian matrix: conj(v v^H)
+    h = _herm_separated(3)
+    w, v = np.linalg.eigh(h)
+    g = chainrule.grad(lambda a: L.eigvalsh(a)[-1])(h)
+    np.testing.assert_allclose(g, np.conj(np.outer(v[:, -1], v[:, -1].conj())), atol=1e-12)
+
+
+def test_complex_eigh_svd_vmap_and_jit():
+    hs = np.stack([_herm_separated(3) for _ in range(3)])
+    out = chainrule.vmap(chainrule.grad(lambda a: cnp.sum(cnp.abs(L.eigh(a)[1][0]))))(hs)
+    for k in range(3):
+        np.testing.assert_allclose(
+            out[k], chainrule.grad(lambda a: cnp.sum(cnp.abs(L.eigh(a)[1][0])))(hs[k]),
+            atol=1e-12)
+    a = rng.normal(size=(3, 3)) + 1j * rng.normal(size=(3, 3))
+    g = chainrule.grad(lambda a: L.norm(a, "nuc"))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        np.testing.assert_allclose(chainrule.jit(g)(a), g(a), rtol=1e-12)

@@ -20,13 +20,19 @@ Differences from NumPy, all about derivatives or degenerate inputs:
 - Derivatives at repeated eigenvalues / singular values are finite: the
   ill-defined terms are set to zero (see the primitives' docstring).
 - ``norm``'s 2-norm has gradient 0 at the zero vector (a subgradient), not NaN.
-- Complex matrices: ``solve``, ``inv``, ``det`` and ``slogdet`` (and the
-  compositions of them) are differentiable; ``cholesky``, ``eigh``, ``svd``,
-  ``qr`` and ``pinv`` compute values, and their derivatives raise
+- Complex matrices: ``solve``, ``inv``, ``det``, ``slogdet``, ``eigh``,
+  ``eigvalsh``, ``svd`` (so the nuclear and 2-norms), ``eig`` and ``eigvals``
+  (and the compositions of them) are differentiable; ``cholesky``, ``qr``
+  and ``pinv`` compute values, and their derivatives raise
   NotImplementedError (docs/complex.md).
-- ``matrix_rank`` needs concrete values; ``eig``/``eigvals`` have values but
-  no derivatives (eigenvectors of a non-symmetric matrix are defined only up
-  to a complex scale each; use ``eigh`` for symmetric matrices).
+- ``matrix_rank`` needs concrete values.
+- ``eig``/``eigvals`` return complex arrays always (NumPy returns real ones
+  when all eigenvalues are real). Eigenvectors of a non-symmetric matrix are
+  defined only up to a complex scale each: chainrule fixes that gauge (unit
+  norm, largest-magnitude entry real and positive), and the derivatives are
+  those of that choice. Derivatives of gauge-invariant quantities
+  (eigenvalues, ``|v|``, ``v vᴴ``) do not depend on it; at repeated
+  eigenvalues only those of the eigenvalues are meaningful.
 """
 
 from __future__ import annotations
@@ -463,21 +469,16 @@ def lstsq(a, b, rcond=None):
     return LstsqResult(x, residuals, rank, s)
 
 
-def _no_derivatives(fname, a):
-    if isinstance(a, Tracer):
-        raise NotImplementedError(
-            f"{fname}: derivatives (and tracing) of the general eigendecomposition are not "
-            "implemented: the eigenvectors of a non-symmetric matrix are defined only up "
-            "to a complex scale each, and its eigenvalues are complex. Use eigh for "
-            "symmetric matrices, or call eig on concrete arrays")
-    return np.asarray(a)
-
-
 def eig(a):
-    """Eigenvalues and right eigenvectors of general matrices (NumPy's values,
-    concrete arrays only: see the module docstring)."""
-    return EigResult(*np.linalg.eig(_no_derivatives("eig", a)))
+    """Eigenvalues and right eigenvectors (columns) of general square matrices,
+    always complex. Each eigenvector has unit 2-norm (as NumPy's) and its
+    largest-magnitude entry real and positive (NumPy leaves that phase to
+    LAPACK), so ``v`` is a continuous, differentiable function of ``a``
+    where the eigenvalues are distinct. Batched over leading axes."""
+    from ..primitives import linalg_scipy as ls
+    return EigResult(*ls.eig(_square("eig", a, complex_ok=True)))
 
 
 def eigvals(a):
-    return np.linalg.eigvals(_no_derivatives("eigvals", a))
+    """The (complex) eigenvalues of general square matrices, differentiable."""
+    return eig(a)[0]

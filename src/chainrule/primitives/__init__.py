@@ -11,6 +11,7 @@ from . import (  # noqa: F401  # noqa: F401,E402  (linear algebra; indexed updat
     fft,  # noqa: F401  (the discrete Fourier transform)
     indexing,
     linalg,
+    linalg_scipy,  # noqa: F401  (lu, lu_pivots_to_permutation, expm for chainrule.scipy.linalg)
     prng,  # noqa: F401  (Threefry-2x32 random bits for chainrule.random)
     reductions,
     scans,

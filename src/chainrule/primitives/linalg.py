@@ -5,12 +5,15 @@ Every operand is a stack of matrices ``(..., m, n)`` and is batched over its
 leading axes as NumPy's ``linalg`` is; the two operands of ``solve`` and
 ``triangular_solve`` share one leading shape (``chainrule.numpy.linalg``
 broadcasts them first). Operands are real floating point (float32/float64);
-``solve``, ``triangular_solve``, ``inv``, ``det`` and ``slogdet`` also take complex
-ones, with JAX's convention (the holomorphic ones use the transpose, not
-the conjugate transpose; docs/complex.md). ``cholesky`` and ``eigh`` (of
-the Hermitian part), ``svd``, ``qr`` and ``pinv`` compute values of complex
-matrices but have no complex derivative rules yet: they raise
-NotImplementedError naming the primitive.
+``solve``, ``triangular_solve``, ``inv``, ``det``, ``slogdet``, ``eigh`` (of the
+Hermitian part) and ``svd`` also take complex ones, with JAX's convention
+(the holomorphic ones use the transpose, not the conjugate transpose; the
+VJP is the transpose under Re Σ a·b; docs/complex.md). ``cholesky``, ``qr``
+and ``pinv`` compute values of complex matrices but have no complex
+derivative rules yet: they raise NotImplementedError naming the primitive.
+Complex eigenvectors and singular vectors carry a free phase each: it is
+fixed so that the largest-magnitude entry of each eigenvector (column of U)
+is real and positive, and the derivatives are those of that choice.
 
 Derivatives reuse the factorisation and never form a Jacobian: ``solve``'s
 VJP is one more solve with the transpose, ``cholesky``'s rules are two
@@ -161,7 +164,8 @@ def _sym(x):
 def _tol(w, n):
     """Rounding level of values of magnitude ``max|w|`` (one per matrix)."""
     eps = np.finfo(np.dtype(w.dtype)).eps
-    return mul(reduce_max(abs_(w), (np.ndim(w) - 1,)), _const(w, 8 * n * eps))
+    top = reduce_max(abs_(w), (np.ndim(w) - 1,))     # real also for complex w
+    return mul(top, _const(top, 8 * n * eps))
 
 
 def _inv_gaps(w):
@@ -217,8 +221,8 @@ def _real_rules_only(prim):
         if np.dtype(a.dtype).kind == "c":
             raise NotImplementedError(
                 f"{prim.name}: derivatives for complex matrices are not implemented (its "
-                f"values are); solve, triangular_solve, inv, det and slogdet have complex "
-                "derivatives")
+                f"values are); solve, triangular_solve, inv, det, slogdet, eigh, svd and "
+                "eig have complex derivatives")
 
     def jvp_rule(primals, tangents, out, **params):
         check(primals[0])
@@ -474,11 +478,73 @@ def _eigh_vjp(ct, out, a, *, wants):
     return (_sym(_mm(v, _mm(inner, _mT(v)))),)
 
 
+# Complex Hermitian A: X = Vᴴ dA_h V (dA_h the Hermitian part), dw = Re diag(X),
+# dV = V (F ∘ X) + V diag(c), c_i = -i Im(dV0[p_i, i]) / V[p_i, i]: the phase
+# correction that keeps each eigenvector's pivot entry p_i (its largest) real.
+# The VJP is the transpose under the pairing Re Σ a·b (docs/complex.md).
+
+
+def _pivot_onehot(v):
+    """Real one-hot ``(..., n, n)``: 1 at the largest-magnitude entry of each column."""
+    from .elementwise import convert_element_type, eq
+    from .reductions import argmax
+    rows = np.shape(v)[-2]
+    idx = argmax(abs_(v), np.ndim(v) - 2, np.int32)
+    hit = eq(expand_dims(idx, (np.ndim(idx) - 1,)), np.arange(rows, dtype=np.int32)[:, None])
+    return convert_element_type(hit, cx.real_dtype(v.dtype))
+
+
+def _to(x, like):
+    from .elementwise import convert_element_type
+    d = np.dtype(like.dtype)
+    return x if np.dtype(x.dtype) == d else convert_element_type(x, d)
+
+
+def _herm(x):
+    return mul(add(x, cx.conj(_mT(x))), _const(x, 0.5))
+
+
+def _col_sum(x):
+    return reduce_sum(x, (np.ndim(x) - 2,))
+
+
+def _eigh_complex_jvp(primals, tangents, out):
+    w, v = out
+    x = _mm(cx.conj(_mT(v)), _mm(_herm(tangents[0]), v))        # Vᴴ dA V
+    dv0 = _mm(v, mul(_to(_inv_gaps(w), v), x))
+    piv = _pivot_onehot(v)
+    q = div(_col_sum(mul(piv, cx.imag(dv0))), _col_sum(mul(piv, cx.real(v))))
+    c = cx.complex_(mul(q, _const(q, 0.0)), neg(q))
+    return [cx.real(_diag(x)), add(dv0, mul(v, _row(c)))]
+
+
+def _eigh_complex_vjp(ct, out, a, *, wants):
+    (cw, cv), (w, v) = ct, out
+    cv = _to(cv, v)
+    piv = _pivot_onehot(v)
+    h = _col_sum(mul(v, cv))                                     # diag(Vᵀ G)
+    t = div(neg(cx.imag(h)), _col_sum(mul(piv, cx.real(v))))
+    g0 = add(cv, mul(_to(piv, v), _row(cx.complex_(mul(t, _const(t, 0.0)), t))))
+    inner = add(_diag_embed(_to(cw, v)), mul(_to(_inv_gaps(w), v), _mm(_mT(v), g0)))
+    return (_herm(_mm(cx.conj(v), _mm(inner, _mT(v)))),)
+
+
+def _eigh_jvp_any(primals, tangents, out):
+    if np.dtype(primals[0].dtype).kind == "c":
+        return _eigh_complex_jvp(primals, tangents, out)
+    return _eigh_jvp(primals, tangents, out)
+
+
+def _eigh_vjp_any(ct, out, a, *, wants):
+    if np.dtype(a.dtype).kind == "c":
+        return _eigh_complex_vjp(ct, out, a, wants=wants)
+    return _eigh_vjp(ct, out, a, wants=wants)
+
+
 eigh_p.impl = _eigh_impl
 eigh_p.abstract_eval = _eigh_aval
-eigh_p.jvp = _eigh_jvp
-eigh_p.vjp = _eigh_vjp
-_real_rules_only(eigh_p)
+eigh_p.jvp = _eigh_jvp_any
+eigh_p.vjp = _eigh_vjp_any
 eigh_p.batch = _batch_leading(eigh_p)
 
 # -------------------------------------------------------------------- svd ---
@@ -562,11 +628,87 @@ def _svd_vjp(ct, out, a, *, wants, full_matrices, compute_uv):
     return (ct_a,)
 
 
+# Complex A = U S Vᴴ: dP = Uᴴ dA V, ds = Re diag(dP); U and V as in the real
+# case with ᴴ for ᵀ, plus the free joint phase of each pair (u_i, v_i): the
+# gauge keeps U's pivot entry real (as _fix_signs does), so
+#     dU = dU0 + U diag(iα), α_i = -Im(dU0[p_i, i]) / U[p_i, i],
+#     dV = dV0 + V diag(iβ), β = α - Im(diag dP) / s.
+
+
+def _svd_complex_jvp(primals, tangents, out, *, full_matrices, compute_uv):
+    (a,), (ta,) = primals, tangents
+    u, s, vt = _svd_reduced(a, full_matrices, compute_uv, out, "derivatives")
+    v = cx.conj(_mT(vt))
+    dp = _mm(cx.conj(_mT(u)), _mm(ta, v))                     # Uᴴ dA V
+    ds = cx.real(_diag(dp))
+    if not compute_uv:
+        return [ds]
+    sc, f = _to(s, u), _to(_inv_gaps(mul(s, s)), u)
+    dps, sdp = mul(dp, _row(sc)), mul(_col(sc), dp)            # dP S, S dP
+    du = _mm(u, mul(f, add(dps, cx.conj(_mT(dps)))))
+    dv = _mm(v, mul(f, add(sdp, cx.conj(_mT(sdp)))))
+    m, n = np.shape(a)[-2:]
+    sinv = _to(_safe_inv(s), u)
+    if m > n:
+        dav = _mm(ta, v)
+        du = add(du, mul(sub(dav, _mm(u, _mm(cx.conj(_mT(u)), dav))), _row(sinv)))
+    if n > m:
+        datu = _mm(cx.conj(_mT(ta)), u)
+        dv = add(dv, mul(sub(datu, _mm(v, _mm(vt, datu))), _row(sinv)))
+    piv = _pivot_onehot(u)
+    alpha = div(neg(_col_sum(mul(piv, cx.imag(du)))), _col_sum(mul(piv, cx.real(u))))
+    beta = sub(alpha, mul(cx.imag(_diag(dp)), _safe_inv(s)))
+    zero = mul(alpha, _const(alpha, 0.0))
+    du = add(du, mul(u, _row(cx.complex_(zero, alpha))))
+    dv = add(dv, mul(v, _row(cx.complex_(zero, beta))))
+    return [du, ds, cx.conj(_mT(dv))]
+
+
+def _svd_complex_vjp(ct, out, a, *, wants, full_matrices, compute_uv):
+    u, s, vt = _svd_reduced(a, full_matrices, compute_uv, out, "gradients")
+    v = cx.conj(_mT(vt))
+    if not compute_uv:
+        return (_mm(mul(cx.conj(u), _row(_to(ct[0], u))), _mT(v)),)   # conj(U) diag(s̄) Vᵀ
+    cu, cs, cvt = _to(ct[0], u), ct[1], _to(ct[2], u)
+    cv = cx.conj(_mT(cvt))
+    piv = _pivot_onehot(u)
+    up = _col_sum(mul(piv, cx.real(u)))
+    c_beta = neg(cx.imag(_col_sum(mul(v, cv))))
+    c_alpha = add(neg(cx.imag(_col_sum(mul(u, cu)))), c_beta)
+    zero = mul(c_alpha, _const(c_alpha, 0.0))
+    cdu = add(cu, mul(_to(piv, u), _row(cx.complex_(zero, div(c_alpha, up)))))
+    sinv = _safe_inv(s)
+    sc, f = _to(s, u), _to(_inv_gaps(mul(s, s)), u)
+    cj = mul(f, _mm(_mT(u), cdu))
+    ck = mul(f, _mm(_mT(v), cv))
+    cdp = add(mul(cj, _row(sc)), mul(cx.conj(_mT(cj)), _row(sc)))
+    cdp = add(cdp, add(mul(_col(sc), ck), mul(_col(sc), cx.conj(_mT(ck)))))
+    cdp = add(cdp, _diag_embed(cx.complex_(cs, mul(c_beta, sinv))))
+    ct_a = _mm(cx.conj(u), _mm(cdp, _mT(v)))
+    m, n = np.shape(a)[-2:]
+    if m > n:   # (I - conj(U) Uᵀ) Ū S⁻¹ Vᵀ
+        rest = sub(cdu, _mm(cx.conj(u), _mm(_mT(u), cdu)))
+        ct_a = add(ct_a, _mm(mul(rest, _row(_to(sinv, u))), _mT(v)))
+    if n > m:   # ((I - conj(V) Vᵀ) V̄ S⁻¹ Uᵀ)ᴴ
+        rest = sub(cv, _mm(cx.conj(v), _mm(_mT(v), cv)))
+        ct_a = add(ct_a, cx.conj(_mT(_mm(mul(rest, _row(_to(sinv, u))), _mT(u)))))
+    return (ct_a,)
+
+
+def _svd_jvp_any(primals, tangents, out, **params):
+    rule = _svd_complex_jvp if np.dtype(primals[0].dtype).kind == "c" else _svd_jvp
+    return rule(primals, tangents, out, **params)
+
+
+def _svd_vjp_any(ct, out, a, *, wants, **params):
+    rule = _svd_complex_vjp if np.dtype(a.dtype).kind == "c" else _svd_vjp
+    return rule(ct, out, a, wants=wants, **params)
+
+
 svd_p.impl = _svd_impl
 svd_p.abstract_eval = _svd_aval
-svd_p.jvp = _svd_jvp
-svd_p.vjp = _svd_vjp
-_real_rules_only(svd_p)
+svd_p.jvp = _svd_jvp_any
+svd_p.vjp = _svd_vjp_any
 svd_p.batch = _batch_leading(svd_p)
 
 # --------------------------------------------------------------------- qr ---
@@ -761,6 +903,13 @@ def _separated_sym(rng, *shape):
     return (q * w[..., None, :]) @ np.swapaxes(q, -1, -2)
 
 
+def _separated_herm(rng, *shape):
+    n = shape[-1]
+    q, _ = np.linalg.qr(rng.normal(size=shape) + 1j * rng.normal(size=shape))
+    w = np.linspace(-2.0, 2.0, n)
+    return (q * w) @ np.conj(np.swapaxes(q, -1, -2))
+
+
 def _triangular_samples(rng):
     out = []
     for lower in (True, False):
@@ -784,12 +933,21 @@ slogdet_p.samples = lambda rng: [((_general(rng, 3, 3),), {}),
                                  ((-_general(rng, 2, 3, 3),), {})]
 cholesky_p.samples = lambda rng: [((_spd(rng, 3, 3),), {}), ((_spd(rng, 2, 2, 2),), {})]
 eigh_p.samples = lambda rng: [((_separated_sym(rng, 3, 3),), {}),
-                              ((_separated_sym(rng, 2, 4, 4),), {})]
+                              ((_separated_sym(rng, 2, 4, 4),), {}),
+                              ((_separated_herm(rng, 3, 3),), {})]
 svd_p.samples = lambda rng: [
     ((rng.normal(size=(3, 3)),), {"full_matrices": False, "compute_uv": True}),
     ((rng.normal(size=(4, 2)),), {"full_matrices": False, "compute_uv": True}),
     ((rng.normal(size=(2, 2, 3)),), {"full_matrices": False, "compute_uv": True}),
-    ((rng.normal(size=(3, 2)),), {"full_matrices": False, "compute_uv": False})]
+    ((rng.normal(size=(3, 2)),), {"full_matrices": False, "compute_uv": False}),
+    ((rng.normal(size=(3, 3)) + 1j * rng.normal(size=(3, 3)),),
+     {"full_matrices": False, "compute_uv": True}),
+    ((rng.normal(size=(4, 2)) + 1j * rng.normal(size=(4, 2)),),
+     {"full_matrices": False, "compute_uv": True}),
+    ((rng.normal(size=(2, 3)) + 1j * rng.normal(size=(2, 3)),),
+     {"full_matrices": False, "compute_uv": True}),
+    ((rng.normal(size=(3, 2)) + 1j * rng.normal(size=(3, 2)),),
+     {"full_matrices": False, "compute_uv": False})]
 qr_p.samples = lambda rng: [((_general(rng, 3, 3),), {"full_matrices": False}),
                             ((rng.normal(size=(4, 2)),), {"full_matrices": False}),
                             ((rng.normal(size=(2, 2, 3)),), {"full_matrices": False})]

@@ -4,5 +4,8 @@ Only NumPy is needed at run time; the special functions are chainrule
 primitives (see ``chainrule.primitives.special``).
 """
 
-from . import special  # noqa: F401
-from . import signal  # noqa: F401,E402  (convolve, correlate, convolve2d, correlate2d)
+from . import (
+    linalg,  # noqa: F401,E402  (scipy.linalg: solve_triangular, lu, expm, ...)
+    signal,  # noqa: F401,E402  (convolve, correlate, convolve2d, correlate2d)
+    special,  # noqa: F401
+)
