@@ -222,3 +222,17 @@ finfo, iinfo, issubdtype = _np.finfo, _np.iinfo, _np.issubdtype
 floating, integer, inexact, number = _np.floating, _np.integer, _np.inexact, _np.number
 
 from . import fft  # noqa: E402,F401  (chainrule.numpy.fft)
+
+# bitwise operations on integers and booleans (issue 13)
+from ._ufuncs import (  # noqa: E402
+                        bitwise_and,
+                        bitwise_invert,
+                        bitwise_left_shift,
+                        bitwise_not,
+                        bitwise_or,
+                        bitwise_right_shift,
+                        bitwise_xor,
+                        invert,
+                        left_shift,
+                        right_shift,
+)

@@ -11,6 +11,7 @@ from . import (  # noqa: F401  # noqa: F401,E402  (linear algebra; indexed updat
     indexing,
     linalg,
     prng,  # noqa: F401  (Threefry-2x32 random bits for chainrule.random)
+    bitwise,  # noqa: F401  (bitwise_and/or/xor/not and shifts on integers)
     reductions,
     scans,
     scatter,
