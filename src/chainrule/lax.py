@@ -30,3 +30,7 @@ __all__ = ["cond", "switch", "scan", "fori_loop", "while_loop", "stop_gradient",
            "broadcast_in_dim", "concatenate", "expand_dims", "pad", "reshape", "rev",
            "squeeze", "transpose", "slice", "optimization_barrier"]
 __all__ += ["fft", "FftType"]
+
+from ._lax_loops import associative_scan, map  # noqa: E402,A004  (issue 13)
+
+__all__ += ["map", "associative_scan"]
