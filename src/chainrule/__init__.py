@@ -42,6 +42,7 @@ __all__ = ["vmap", "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd"
 # use (as ``jax.nn`` after ``import jax``), so that ``import chainrule`` stays
 # fast and never imports optional packages. Append a name to add one.
 _LAZY_SUBMODULES = {"nn", "scipy"}
+_LAZY_SUBMODULES |= {"debug"}  # issue 13
 
 
 def __getattr__(name):

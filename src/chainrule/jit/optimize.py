@@ -314,7 +314,7 @@ def dce(closed: ClosedJaxpr) -> ClosedJaxpr:
     live = {id(v) for v in jaxpr.outvars if isinstance(v, Var)}
     kept = []
     for e in reversed(jaxpr.eqns):
-        if any(id(v) in live for v in e.outputs):
+        if any(id(v) in live for v in e.outputs) or getattr(e.prim, "effect", False):
             kept.append(e)
             live.update(id(a) for a in e.inputs if isinstance(a, Var))
     pairs = [(v, c) for v, c in zip(jaxpr.constvars, closed.consts) if id(v) in live]

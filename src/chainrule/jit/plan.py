@@ -420,7 +420,9 @@ class Executable:
         def emit_library_call(eqn, f):
             fn = glob("F", _quiet(f))
             args = ", ".join(name(a) for a in eqn.inputs)
-            if eqn.prim.multiple_results:
+            if eqn.prim.multiple_results and not eqn.outputs:   # an effect
+                lines.append(f"{fn}({args})")
+            elif eqn.prim.multiple_results:
                 outs = ", ".join(name(v) for v in eqn.outputs)
                 lines.append(f"{outs}{',' if len(eqn.outputs) == 1 else ''} = {fn}({args})")
                 for v in eqn.outputs:
