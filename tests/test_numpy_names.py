@@ -109,7 +109,8 @@ VALUE_CASES = [
     ("select", ([V > 0, V < -1], [V, V * 2], -1.0), {}),
     ("choose", (np.array([0, 1, 2, 1]), [np.ones(4), np.zeros(4), 2 * np.ones(4)]), {}),
     ("compress", ([True, False, True], A, 0), {}), ("extract", (A > 0, A), {}),
-    ("sort_complex", (V,), {}), ("lexsort", ((np.array([1, 1, 0, 0]), np.array([3, 2, 2, 1])),), {}),
+    ("sort_complex", (V,), {}),
+    ("lexsort", ((np.array([1, 1, 0, 0]), np.array([3, 2, 2, 1])),), {}),
     ("nanargmax", (NANS[0],), {}), ("nanargmin", (NANS, 1), {}),
     ("digitize", (V, np.array([-1.0, 0, 1])), {}), ("digitize", (V, np.array([1.0, 0, -1])), {}),
     ("digitize", (V, np.array([-1.0, 0, 1]), True), {}),
@@ -157,7 +158,8 @@ VALUE_CASES = [
     ("histogram2d", (V, V[::-1]), {"bins": 3}),
     ("histogramdd", (np.stack([V, V ** 2], 1),), {"bins": (2, 3), "density": True}),
     ("histogram_bin_edges", (V,), {"bins": 4}),
-    ("real_if_close", (np.array([1 + 1e-16j, 2]),), {}), ("real_if_close", (np.array([1 + 1j]),), {}),
+    ("real_if_close", (np.array([1 + 1e-16j, 2]),), {}),
+    ("real_if_close", (np.array([1 + 1j]),), {}),
 ]
 
 

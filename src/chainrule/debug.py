@@ -97,8 +97,7 @@ def callback(fn, *args, **kwargs):
 def _check_format(fmt):
     if not isinstance(fmt, str):
         raise TypeError(f"debug.print: the format must be a str, got {type(fmt).__name__}")
-    for _, field, _, _ in string.Formatter().parse(fmt):
-        pass   # raises ValueError on a malformed format string
+    list(string.Formatter().parse(fmt))   # raises ValueError on a malformed format
 
 
 def print(fmt, *args, **kwargs):  # noqa: A001

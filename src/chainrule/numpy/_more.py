@@ -561,7 +561,7 @@ def gradient(f, *varargs, axis=None, edge_order=1):
                              "numerical gradient; at least (edge_order + 1) elements are "
                              "required")
 
-        def at(sl):
+        def at(sl, ax=ax):
             return f[_sl(nd, ax, sl)]
 
         shape = [1] * nd
@@ -602,7 +602,8 @@ def gradient(f, *varargs, axis=None, edge_order=1):
                               u.multiply(d0, u.add(d0, d1)))
                 b0 = u.divide(u.add(d0, d1), u.multiply(d0, d1))
                 c0 = u.divide(u.negative(d0), u.multiply(d1, u.add(d0, d1)))
-                first = u.add(u.add(u.multiply(a0, at(slice(0, 1))), u.multiply(b0, at(slice(1, 2)))),
+                first = u.add(u.add(u.multiply(a0, at(slice(0, 1))),
+                                    u.multiply(b0, at(slice(1, 2)))),
                               u.multiply(c0, at(slice(2, 3))))
                 dm = dx[_sl(nd, ax, slice(-2, -1))]
                 al = u.divide(dl, u.multiply(dm, u.add(dm, dl)))

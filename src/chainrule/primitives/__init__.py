@@ -4,6 +4,7 @@ Importing this package registers them all in ``chainrule.core.registry``.
 """
 
 from . import (  # noqa: F401  # noqa: F401,E402  (linear algebra; indexed updates)
+    bitwise,  # noqa: F401  (bitwise_and/or/xor/not and shifts on integers)
     complex,  # noqa: F401,E402  (real/imag/conj/complex; complex cases of abs, sign)
     dot,
     elementwise,
@@ -11,7 +12,6 @@ from . import (  # noqa: F401  # noqa: F401,E402  (linear algebra; indexed updat
     indexing,
     linalg,
     prng,  # noqa: F401  (Threefry-2x32 random bits for chainrule.random)
-    bitwise,  # noqa: F401  (bitwise_and/or/xor/not and shifts on integers)
     reductions,
     scans,
     scatter,
