@@ -41,7 +41,7 @@ __all__ = ["vmap", "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd"
 # Submodules reachable as attributes of ``chainrule`` and imported on first
 # use (as ``jax.nn`` after ``import jax``), so that ``import chainrule`` stays
 # fast and never imports optional packages. Append a name to add one.
-_LAZY_SUBMODULES = {"nn", "scipy", "random"}
+_LAZY_SUBMODULES = {"nn", "scipy", "random", "debug"}
 
 
 def __getattr__(name):

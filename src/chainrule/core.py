@@ -216,7 +216,10 @@ class EvalInterpreter(Interpreter):
             if isinstance(a, Tracer):
                 self.owns(a)  # raises EscapedTracerError
         try:
-            out = impl(*args, **params)
+            # NaN/inf are values here, as under jit: no RuntimeWarnings from
+            # NumPy into the user's program (masked branches of where, ...)
+            with np.errstate(all="ignore"):
+                out = impl(*args, **params)
         except Exception as err:
             # Give the shape rule the chance to say what went wrong in the
             # user's own terms (op name and shapes) before NumPy's message.

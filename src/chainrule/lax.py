@@ -41,3 +41,7 @@ from ._lax_conv import (  # noqa: E402  (convolution, JAX's spellings)
 
 __all__ += ["conv_general_dilated", "conv", "conv_with_general_padding", "conv_transpose",
             "conv_dimension_numbers", "ConvDimensionNumbers"]
+
+from ._lax_loops import associative_scan, map  # noqa: E402,A004  (issue 13)
+
+__all__ += ["map", "associative_scan"]

@@ -132,12 +132,13 @@ class ReverseInterpreter(Interpreter):
         wants = tuple([n is not None for n in rec.in_nodes])
         extra = {} if rec.prim.vjp_fwd is None else {"residuals": rec.residuals}
         if config.debug_nans:
-            with in_rule("VJP", rec.prim.name, rec.line):
+            with in_rule("VJP", rec.prim.name, rec.line), np.errstate(all="ignore"):
                 in_cts = rec.prim.vjp(ct, rec.out, *rec.primals, wants=wants, **extra,
                                       **rec.params)
         else:
-            in_cts = rec.prim.vjp(ct, rec.out, *rec.primals, wants=wants, **extra,
-                                  **rec.params)
+            with np.errstate(all="ignore"):
+                in_cts = rec.prim.vjp(ct, rec.out, *rec.primals, wants=wants, **extra,
+                                      **rec.params)
         for n, x, c in zip(rec.in_nodes, rec.primals, in_cts):
             if n is None or c is None:
                 continue

@@ -208,7 +208,8 @@ def simplify(closed: ClosedJaxpr) -> ClosedJaxpr:
                 and np.prod(out.aval.shape, dtype=np.int64) <= max(
                     [1] + [np.size(v) for v in vals])):
             try:
-                r = np.asarray(p.impl(*vals, **e.params))
+                with np.errstate(all="ignore"):
+                    r = np.asarray(p.impl(*vals, **e.params))
             except Exception:  # leave it to run time, where errors surface normally
                 r = None
             if r is not None and r.shape == tuple(out.aval.shape) and r.dtype == out.aval.dtype:
@@ -313,7 +314,7 @@ def dce(closed: ClosedJaxpr) -> ClosedJaxpr:
     live = {id(v) for v in jaxpr.outvars if isinstance(v, Var)}
     kept = []
     for e in reversed(jaxpr.eqns):
-        if any(id(v) in live for v in e.outputs):
+        if any(id(v) in live for v in e.outputs) or getattr(e.prim, "effect", False):
             kept.append(e)
             live.update(id(a) for a in e.inputs if isinstance(a, Var))
     pairs = [(v, c) for v, c in zip(jaxpr.constvars, closed.consts) if id(v) in live]

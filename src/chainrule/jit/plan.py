@@ -418,9 +418,11 @@ class Executable:
             emit_library_call(eqn, f)
 
         def emit_library_call(eqn, f):
-            fn = glob("F", f)
+            fn = glob("F", _quiet(f))
             args = ", ".join(name(a) for a in eqn.inputs)
-            if eqn.prim.multiple_results:
+            if eqn.prim.multiple_results and not eqn.outputs:   # an effect
+                lines.append(f"{fn}({args})")
+            elif eqn.prim.multiple_results:
                 outs = ", ".join(name(v) for v in eqn.outputs)
                 lines.append(f"{outs}{',' if len(eqn.outputs) == 1 else ''} = {fn}({args})")
                 for v in eqn.outputs:
@@ -524,3 +526,15 @@ class Executable:
                 out.append(f"[{i}] library call: {s.eqn.prim.name}")
         out += ["", "plan:", self.source]
         return "\n".join(out)
+
+
+def _quiet(f):
+    """``f`` run with NumPy's floating-point warnings off: under ``jit`` as in
+    eager mode, inf and NaN are values, not RuntimeWarnings in the user's
+    program (the compiled kernels never warn either)."""
+    def run(*args):
+        with np.errstate(all="ignore"):
+            return f(*args)
+    run.__name__ = getattr(f, "__name__", "call")
+    run.__wrapped__ = f
+    return run

@@ -213,18 +213,58 @@ def trace(a, offset=0, axis1=0, axis2=1, dtype=None):
 
 # ----------------------------------------------------------------- einsum ---
 
+def _sublists_to_subscripts(first, rest):
+    """NumPy's interleaved form ``einsum(a, [0, 1], b, [1, 2], [0, 2])``
+    (integer labels, ``...`` as Ellipsis) as a subscripts string."""
+    import string
+    args = [first, *rest]
+    letters = string.ascii_letters
+
+    def spell(sub):
+        out = []
+        for lab in sub:
+            if lab is Ellipsis:
+                out.append("...")
+            elif isinstance(lab, (int, np.integer)) and 0 <= int(lab) < len(letters):
+                out.append(letters[int(lab)])
+            else:
+                raise TypeError("einsum: sublist labels must be integers in [0, 52) or "
+                                f"Ellipsis, got {lab!r}")
+        return "".join(out)
+
+    out = None
+    if len(args) % 2:
+        out, args = args[-1], args[:-1]
+    ops, subs = args[0::2], args[1::2]
+    if not ops or not all(isinstance(sb, (list, tuple)) for sb in subs):
+        raise TypeError("einsum: in the interleaved form each operand is followed by its "
+                        "sublist: einsum(a, [0, 1], b, [1, 2], [0, 2])")
+    text = ",".join(spell(sb) for sb in subs)
+    if out is not None:
+        text += "->" + spell(out)
+    return text, tuple(ops)
+
+
+def einsum_path(subscripts, *operands, optimize="greedy"):
+    """NumPy's contraction path for these shapes (only shapes are used)."""
+    if not isinstance(subscripts, str):
+        subscripts, operands = _sublists_to_subscripts(subscripts, operands)
+    shapes = [np.empty(np.shape(x), dtype=np.float64) for x in operands]
+    return np.einsum_path(subscripts, *shapes, optimize=optimize)
+
+
 def einsum(subscripts, *operands, dtype=None, optimize=None):
     """Einstein summation, e.g. ``einsum("bij,bjk->bik", x, y)``.
 
-    Implicit (no ``->``) and explicit forms, ``...`` for broadcast axes, a
+    The interleaved form ``einsum(a, [0, 1], b, [1, 2], [0, 2])`` is accepted
+    too. Implicit (no ``->``) and explicit forms, ``...`` for broadcast axes, a
     label repeated in one operand for its diagonal. Labels summed in only one
     operand are reduced first; then operands are contracted two at a time,
     the pair with the smallest result first, each as one ``dot_general``.
     ``optimize`` is accepted for NumPy compatibility and ignored.
     """
     if not isinstance(subscripts, str):
-        raise TypeError("einsum: only the subscripts-string form is supported, e.g. "
-                        "einsum('ij,jk->ik', a, b)")
+        subscripts, operands = _sublists_to_subscripts(subscripts, operands)
     if not operands:
         raise ValueError("einsum: no operands given")
     ops = promote(*operands, fname="einsum")

@@ -74,8 +74,11 @@ _METHODS = {
     "__neg__": u.negative, "__pos__": u.positive, "__abs__": u.absolute,
     "__eq__": u.equal, "__ne__": u.not_equal, "__lt__": u.less, "__le__": u.less_equal,
     "__gt__": u.greater, "__ge__": u.greater_equal,
-    "__and__": u.logical_and, "__or__": u.logical_or, "__xor__": u.logical_xor,
-    "__invert__": u.logical_not,
+    "__and__": u.bitwise_and, "__or__": u.bitwise_or, "__xor__": u.bitwise_xor,
+    "__rand__": _swap(u.bitwise_and), "__ror__": _swap(u.bitwise_or),
+    "__rxor__": _swap(u.bitwise_xor), "__invert__": u.bitwise_not,
+    "__lshift__": u.left_shift, "__rlshift__": _swap(u.left_shift),
+    "__rshift__": u.right_shift, "__rrshift__": _swap(u.right_shift),
     "__getitem__": _getitem, "__setitem__": _setitem,
 }
 

@@ -400,3 +400,57 @@ def array_equiv(a1, a2):
     except ValueError:
         return False
     return _concrete_bool(equal(a1, a2), "array_equiv")
+
+
+# ----------------------------------------------------------- bitwise ---
+# Integer and boolean operands only (as in NumPy); Python ints are weakly
+# typed, so ``x << 3`` keeps ``x``'s dtype. On booleans and/or/xor/not are
+# the logical operations.
+
+def _bitwise(prim_fn, name):
+    def f(x1, x2, /):
+        a, b = promote(x1, x2, fname=name)
+        if a.dtype.kind not in "biu":
+            raise TypeError(f"{name}: needs integer or boolean arrays, got {a.dtype}")
+        return prim_fn(a, b)
+    f.__name__ = name
+    f.__doc__ = f"NumPy's ``{name}`` on integer and boolean arrays."
+    return f
+
+
+def _shift(name, left):
+    def f(x1, x2, /):
+        from ..primitives import bitwise as bw
+        a, b = promote(x1, x2, fname=name)
+        if a.dtype.kind not in "iu":
+            raise TypeError(f"{name}: needs integer arrays, got {a.dtype}")
+        return (bw.shift_left if left else bw.shift_right_arithmetic)(a, b)
+    f.__name__ = name
+    f.__doc__ = (f"NumPy's ``{name}``" + ("" if left else " (arithmetic for signed "
+                                           "integers, logical for unsigned)") + ".")
+    return f
+
+
+def _bw(name):
+    from ..primitives import bitwise as bw
+    return getattr(bw, name)
+
+
+bitwise_and = _bitwise(lambda a, b: _bw("bitwise_and")(a, b), "bitwise_and")
+bitwise_or = _bitwise(lambda a, b: _bw("bitwise_or")(a, b), "bitwise_or")
+bitwise_xor = _bitwise(lambda a, b: _bw("bitwise_xor")(a, b), "bitwise_xor")
+left_shift = _shift("left_shift", True)
+right_shift = _shift("right_shift", False)
+bitwise_left_shift = left_shift
+bitwise_right_shift = right_shift
+
+
+def bitwise_not(x, /):
+    """NumPy's ``invert`` (``~``) on integer and boolean arrays."""
+    x = asarray(x, "bitwise_not")
+    if x.dtype.kind not in "biu":
+        raise TypeError(f"bitwise_not: needs integer or boolean arrays, got {x.dtype}")
+    return _bw("bitwise_not")(x)
+
+
+invert = bitwise_invert = bitwise_not

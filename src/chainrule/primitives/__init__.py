@@ -4,6 +4,7 @@ Importing this package registers them all in ``chainrule.core.registry``.
 """
 
 from . import (  # noqa: F401  # noqa: F401,E402  (linear algebra; indexed updates)
+    bitwise,  # noqa: F401  (bitwise_and/or/xor/not and shifts on integers)
     conv,  # noqa: F401  (conv_general_dilated)
     complex,  # noqa: F401,E402  (real/imag/conj/complex; complex cases of abs, sign)
     dot,
