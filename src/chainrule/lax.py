@@ -45,3 +45,7 @@ __all__ += ["conv_general_dilated", "conv", "conv_with_general_padding", "conv_t
 from ._lax_loops import associative_scan, map  # noqa: E402,A004  (issue 13)
 
 __all__ += ["map", "associative_scan"]
+
+from ._lax_windows import add, max, min, mul, reduce_window  # noqa: E402,A004  (pooling)
+
+__all__ += ["reduce_window", "add", "max", "min", "mul"]
