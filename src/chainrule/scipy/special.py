@@ -22,7 +22,7 @@ from ..numpy._promote import scalar_like as _const
 from ..primitives import elementwise as ew
 from ..primitives import special as sp
 
-__all__ = ["betaln", "digamma", "entr", "erf", "erfc", "expit", "gamma", "gammaln",
+__all__ = ["betaln", "digamma", "entr", "erf", "erfc", "erfinv", "ndtri", "expit", "gamma", "gammaln",
            "log_softmax", "logit", "logsumexp", "ndtr", "polygamma", "psi", "softmax",
            "xlog1py", "xlogy"]
 
@@ -37,6 +37,17 @@ def erf(z):
 def erfc(x):
     """``1 - erf(x)``, accurate where erf(x) is close to 1."""
     return sp.erfc(_float(x, "erfc"))
+
+
+def erfinv(y):
+    """The inverse of ``erf`` on [-1, 1] (±inf at ±1, NaN outside); within a
+    few ulp in float64 (Halley steps on Cody's erf/erfc)."""
+    return sp.erf_inv(_float(y, "erfinv"))
+
+
+def ndtri(y):
+    """The inverse of ``ndtr``, ``-√2 erfcinv(2y)``; accurate in both tails."""
+    return sp.ndtri(_float(y, "ndtri"))
 
 
 def ndtr(x):
