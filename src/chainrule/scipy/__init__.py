@@ -5,3 +5,4 @@ primitives (see ``chainrule.primitives.special``).
 """
 
 from . import special  # noqa: F401
+from . import stats  # noqa: F401,E402
