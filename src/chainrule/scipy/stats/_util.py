@@ -34,6 +34,28 @@ def standardize(fname, x, loc, scale):
     return (x - loc) / scale, scale
 
 
+def _pole(x, val, at_pole):
+    """``val``, but ±inf where the logarithm's argument is 0 and x != 0."""
+    inf = cnp.where(cnp.greater(x, 0), const(-np.inf, val), const(np.inf, val))
+    return cnp.where(cnp.logical_and(at_pole, cnp.not_equal(x, 0)), inf, val)
+
+
+def xlogy(x, y):
+    """scipy.special.xlogy without log(0)'s divide warning."""
+    from ..special import xlogy as _xlogy
+    x, y = args("xlogy", x, y)
+    at = cnp.equal(y, 0)
+    return _pole(x, _xlogy(x, safe(cnp.logical_not(at), y, 1.0)), at)
+
+
+def xlog1py(x, y):
+    """scipy.special.xlog1py without log1p(-1)'s divide warning."""
+    from ..special import xlog1py as _xlog1py
+    x, y = args("xlog1py", x, y)
+    at = cnp.equal(y, -1)
+    return _pole(x, _xlog1py(x, safe(cnp.logical_not(at), y, 0.0)), at)
+
+
 def log0(p):
     """``log(p)`` that is -inf at p == 0 without a divide warning."""
     pos = cnp.greater(p, 0)
@@ -63,4 +85,4 @@ def log_diff_exp(a, b):
 
 
 __all__ = ["args", "const", "safe", "ninf_unless", "zero_unless", "standardize",
-           "is_integer", "log_diff_exp", "log0", "quantile", "np", "cnp"]
+           "is_integer", "log_diff_exp", "log0", "quantile", "xlogy", "xlog1py", "np", "cnp"]

@@ -1,7 +1,6 @@
 """The Bernoulli distribution, ``scipy.stats.bernoulli`` (p, loc)."""
 
-from ..special import xlog1py, xlogy
-from ._util import args, cnp, const, ninf_unless, np, safe
+from ._util import args, cnp, const, ninf_unless, np, safe, xlog1py, xlogy
 
 
 def logpmf(k, p, loc=0):

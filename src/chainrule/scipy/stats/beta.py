@@ -4,8 +4,8 @@ The CDFs are differentiable in ``x``, ``loc``, ``scale``; derivatives with
 respect to ``a``, ``b`` raise NotImplementedError (see betainc).
 """
 
-from ..special import betainc, betaln, xlog1py, xlogy
-from ._util import args, cnp, log0, ninf_unless, safe
+from ..special import betainc, betaln
+from ._util import args, cnp, log0, ninf_unless, safe, xlog1py, xlogy
 
 
 def logpdf(x, a, b, loc=0, scale=1):

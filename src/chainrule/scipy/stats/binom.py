@@ -1,7 +1,7 @@
 """The binomial distribution, ``scipy.stats.binom`` (n, p, loc)."""
 
-from ..special import gammaln, xlog1py, xlogy
-from ._util import args, cnp, is_integer, ninf_unless, safe
+from ..special import gammaln
+from ._util import args, cnp, is_integer, ninf_unless, safe, xlog1py, xlogy
 
 
 def logpmf(k, n, p, loc=0):

@@ -6,8 +6,8 @@ As SciPy, the K categories are the *first* axis of ``x`` (shape (K,) or
 have logpdf -inf.
 """
 
-from ..special import gammaln, xlogy
-from ._util import args, cnp, ninf_unless, safe
+from ..special import gammaln
+from ._util import args, cnp, ninf_unless, safe, xlogy
 
 
 def logpdf(x, alpha):

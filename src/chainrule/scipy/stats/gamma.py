@@ -4,8 +4,8 @@ The CDFs are differentiable in ``x``, ``loc`` and ``scale``; their derivative
 with respect to the shape ``a`` raises NotImplementedError (see gammainc).
 """
 
-from ..special import gammainc, gammaincc, gammaln, xlogy
-from ._util import args, cnp, log0, ninf_unless, safe
+from ..special import gammainc, gammaincc, gammaln
+from ._util import args, cnp, log0, ninf_unless, safe, xlogy
 
 
 def logpdf(x, a, loc=0, scale=1):

@@ -1,7 +1,6 @@
 """The geometric distribution on k = 1, 2, ..., ``scipy.stats.geom`` (p, loc)."""
 
-from ..special import xlog1py
-from ._util import args, cnp, is_integer, ninf_unless, safe
+from ._util import args, cnp, is_integer, ninf_unless, safe, xlog1py
 
 
 def logpmf(k, p, loc=0):

@@ -1,8 +1,8 @@
 """The multinomial distribution, ``scipy.stats.multinomial`` (n, p); the
 categories are the last axis of ``x`` and ``p``."""
 
-from ..special import gammaln, xlogy
-from ._util import args, cnp, is_integer, ninf_unless, safe
+from ..special import gammaln
+from ._util import args, cnp, is_integer, ninf_unless, safe, xlogy
 
 
 def logpmf(x, n, p):

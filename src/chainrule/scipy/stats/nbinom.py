@@ -1,8 +1,8 @@
 """The negative binomial distribution, ``scipy.stats.nbinom`` (n, p, loc):
 the number of failures before the n-th success."""
 
-from ..special import gammaln, xlog1py, xlogy
-from ._util import args, cnp, is_integer, ninf_unless, safe
+from ..special import gammaln
+from ._util import args, cnp, is_integer, ninf_unless, safe, xlog1py, xlogy
 
 
 def logpmf(k, n, p, loc=0):

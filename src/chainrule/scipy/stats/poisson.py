@@ -1,7 +1,7 @@
 """The Poisson distribution, ``scipy.stats.poisson`` (mu, loc)."""
 
-from ..special import gammaincc, gammaln, xlogy
-from ._util import args, cnp, is_integer, ninf_unless, safe, zero_unless
+from ..special import gammaincc, gammaln
+from ._util import args, cnp, is_integer, ninf_unless, safe, xlogy, zero_unless
 
 
 def logpmf(k, mu, loc=0):
