@@ -4,5 +4,7 @@ Only NumPy is needed at run time; the special functions are chainrule
 primitives (see ``chainrule.primitives.special``).
 """
 
-from . import special  # noqa: F401
-from . import stats  # noqa: F401,E402
+from . import (
+    special,  # noqa: F401
+    stats,  # noqa: F401,E402
+)

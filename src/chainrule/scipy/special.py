@@ -23,8 +23,8 @@ from ..primitives import elementwise as ew
 from ..primitives import special as sp
 from ..primitives import special_more as sm
 
-__all__ = ["betaln", "digamma", "entr", "erf", "erfc", "erfinv", "ndtri", "expit", "gamma", "gammaln",
-           "log_softmax", "logit", "logsumexp", "ndtr", "polygamma", "psi", "softmax",
+__all__ = ["betaln", "digamma", "entr", "erf", "erfc", "erfinv", "ndtri", "expit", "gamma",
+           "gammaln", "log_softmax", "logit", "logsumexp", "ndtr", "polygamma", "psi", "softmax",
            "xlog1py", "xlogy", "gammainc", "gammaincc", "betainc", "multigammaln", "log_ndtr",
            "i0", "i0e", "i1", "i1e", "zeta", "spence", "rel_entr", "kl_div"]
 

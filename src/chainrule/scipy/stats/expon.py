@@ -1,7 +1,6 @@
 """The exponential distribution, ``scipy.stats.expon`` (loc, scale)."""
 
-from ._util import (args, cnp, const, ninf_unless, np, quantile, safe, standardize,
-                    zero_unless)
+from ._util import args, cnp, const, ninf_unless, np, quantile, safe, standardize, zero_unless
 
 
 def logpdf(x, loc=0, scale=1):
