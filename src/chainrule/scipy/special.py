@@ -178,10 +178,12 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     if return_sign:
         sign = cnp.sign(cnp.stop_gradient(total))
         total = cnp.abs(total)
-    # all terms zero (every a = -inf, or every b = 0): -inf, without log(0)'s warning
+    # all terms zero (every a = -inf, or every b = 0): -inf; a negative sum
+    # (without return_sign): NaN as SciPy; neither through log's warnings
     positive = cnp.greater(total, 0)
     safe_total = cnp.where(positive, total, _const(1, total))
-    out = cnp.where(positive, cnp.log(safe_total), _const(-np.inf, total)) + m
+    edge = cnp.where(cnp.equal(total, 0), _const(-np.inf, total), _const(np.nan, total))
+    out = cnp.where(positive, cnp.log(safe_total), edge) + m
     if not keepdims:
         out = cnp.squeeze(out, axis=axes) if axes else out
         sign = cnp.squeeze(sign, axis=axes) if axes and sign is not None else sign
