@@ -56,7 +56,9 @@ SCIPY_LINALG = ["block_diag", "cho_factor", "cho_solve", "cholesky", "circulant"
                 "svd", "toeplitz"]
 
 SPECIAL = ["erf", "erfc", "gammaln", "digamma", "expit", "logit", "xlogy", "xlog1py",
-           "logsumexp", "softmax", "log_softmax", "ndtr", "gamma", "betaln", "entr"]
+           "logsumexp", "softmax", "log_softmax", "ndtr", "gamma", "betaln", "entr",
+           "erfinv", "ndtri", "log_ndtr", "gammainc", "gammaincc", "betainc", "polygamma",
+           "multigammaln", "i0", "i0e", "i1", "i1e", "kl_div", "rel_entr", "zeta", "spence"]
 
 
 def numpy_functions(module):

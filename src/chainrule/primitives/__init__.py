@@ -19,4 +19,5 @@ from . import (  # noqa: F401  # noqa: F401,E402  (linear algebra; indexed updat
     scatter,
     shape,
     special,
+    special_more,  # noqa: F401  (incomplete gamma/beta, Bessel i0e/i1e)
 )

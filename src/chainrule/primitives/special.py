@@ -311,60 +311,108 @@ polygamma_p.samples = lambda rng: [((rng.uniform(0.5, 5, size=s),), {"n": n})
                                   ((np.array([-1.5, -0.3, 2.2]),), {"n": 1})]
 
 
-# ---------------------------------------------------------------- erf_inv ---
-# M. Giles' single-precision approximation ("Approximating the erfinv
-# function", GPU Computing Gems, 2011) as a first guess, refined to float64:
-# for |x| < 7/8 by Halley steps on erf(y) = x (erf'' = -2y erf', so the step
-# is d / (1 + y d) with d = (erf(y) - x) / erf'(y)); in the tails by Newton
-# steps on log erfc(y) = log(1 - |x|) (|x| >= 7/8: 1 - |x| is exact) where
-# log erfc is close to a parabola, so a guess far out in the tail converges.
+# ------------------------------------------------------------------ erfinv ---
+# Initial guess: M. Giles' single-precision approximation ("Approximating the
+# erfinv function", GPU Computing Gems, 2011); then Halley steps on
+# erf(y) = x (|x| <= 1/2) or erfc(y) = 1 - |x| (|x| > 1/2, where 1 - |x| is
+# exact), so the result inherits Cody's erf/erfc accuracy (~1 ulp in float64).
 
 _GILES_CENTRAL = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06,
-                  2.1858087e-04, -1.25372503e-03, -4.17768164e-03, 2.46640727e-01,
-                  1.50140941e00)
-_GILES_TAIL = (-2.00214257e-04, 1.00950558e-04, 1.34934322e-03, -3.67342844e-03,
-               5.73950773e-03, -7.6224613e-03, 9.43887047e-03, 1.00167406e00,
-               2.83297682e00)
+                  0.00021858087, -0.00125372503, -0.00417768164, 0.246640727,
+                  1.50140941)
+_GILES_TAIL = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844,
+               0.00573950773, -0.0076224613, 0.00943887047, 1.00167406, 2.83297682)
 
 
-def _erf_inv64(x):
-    a = np.abs(x)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w = -np.log1p(-a * a)
-        central = w < 5.0
-        t = np.where(central, w - 2.5, np.sqrt(w) - 3.0)
-        p = np.where(central, _GILES_CENTRAL[0], _GILES_TAIL[0])
-        for c, d in zip(_GILES_CENTRAL[1:], _GILES_TAIL[1:]):
-            p = p * t + np.where(central, c, d)
-        y = p * a
-        finite = (a < 1.0) & (a > 0.0)
-        y = np.where(finite, y, 0.0)
-        centre = a < 0.875
-        for _ in range(2):
-            d = (_erf_impl(y) - a) / (2 * _1_SQRT_PI * _exp_minus_square(y))
-            y = np.where(finite & centre, y - d / (1.0 + y * d), y)
-        log_tail = np.log1p(-a)
-        for _ in range(5):
-            erfc = _erfc_impl(y)
-            step = (np.log(erfc) - log_tail) * erfc / (2 * _1_SQRT_PI * _exp_minus_square(y))
-            y = np.where(finite & ~centre, y + step, y)
-        y = np.where(a == 1.0, np.inf, np.where(a > 1.0, np.nan, y))
-    return np.where(np.isnan(x), np.nan, np.copysign(y, x))
+def _erfcinv_abs(q, a=None):
+    """y >= 0 with erfc(y) = q (and erf(y) = a = 1 - q), for q in (0, 1].
+
+    ``q`` must be exact where q < 1/2 and ``a`` where q >= 1/2."""
+    if a is None:
+        a = 1.0 - q                                      # exact for q >= 1/2
+    w = -np.log(q * (2.0 - q))
+    central = w < 5.0
+    wc = np.where(central, w - 2.5, np.sqrt(w) - 3.0)
+    p = np.where(central, _GILES_CENTRAL[0], _GILES_TAIL[0])
+    for c, t in zip(_GILES_CENTRAL[1:], _GILES_TAIL[1:], strict=True):
+        p = np.where(central, c, t) + p * wc
+    y = p * a
+    # far tail (beyond float32's range): erfc(y) ~ exp(-y²)/(y√π)
+    lq = -np.log(q)
+    y = np.where(q < 1e-7, np.sqrt(lq - 0.5 * np.log(lq) - 0.5 * math.log(math.pi)), y)
+    tail = q < 0.5
+    # In the tail first Newton on log erfc(y) = log q, which converges from
+    # the guess even where erfc(y) is tiny.
+    for _ in range(4):
+        erfc_y = _cody(y)[1]
+        step = (np.log(erfc_y) - np.log(q)) * erfc_y / (-2 * _1_SQRT_PI * np.exp(-y * y))
+        y = np.where(tail, y - step, y)
+    for _ in range(2):
+        erf_y, erfc_y = _cody(y)
+        # f = erf(y) - a  or  -(erfc(y) - q); f' = 2/√π exp(-y²) either way
+        f = np.where(tail, q - erfc_y, erf_y - a)
+        step = f / (2 * _1_SQRT_PI * np.exp(-y * y))
+        y = y - step / (1.0 + y * step)                  # Halley: f'' = -2y f'
+    return y
 
 
-def _erf_inv_impl(x):
-    return _erf_inv64(x.astype(np.float64)).astype(x.dtype)
+def _erfinv64(x):
+    ax = np.abs(x)
+    out = np.full(x.shape, np.nan)
+    with np.errstate(all="ignore"):
+        ok = ax < 1
+        a = ax[ok]
+        y = _erfcinv_abs(1.0 - a, a)                     # 1 - a exact for a > 1/2
+        # tiny |x|: erfinv(x) = √π/2 x (1 + π x²/12 + ...), exact to rounding
+        out[ok] = np.where(a < 1e-8, a * (0.5 / _1_SQRT_PI), y)
+        out[ax == 1] = np.inf
+        out = np.where(np.signbit(x), -out, out)
+        out[np.isnan(x)] = np.nan
+    return out
 
 
-erf_inv_p = _unary("erf_inv", _erf_inv_impl)
-# d/dx erf⁻¹(x) = √π/2 exp(erf⁻¹(x)²), in terms of the output
+def _ndtri64(p):
+    """Φ⁻¹(p) = -√2 erfcinv(2p); 2p and 2(1 - p) are exact."""
+    out = np.full(p.shape, np.nan)
+    with np.errstate(all="ignore"):
+        lo = (p > 0) & (p < 0.5)
+        out[lo] = -math.sqrt(2) * _erfcinv_abs(2.0 * p[lo])
+        hi = (p >= 0.5) & (p < 1)
+        out[hi] = math.sqrt(2) * _erfcinv_abs(2.0 * (1.0 - p[hi]))
+        out[p == 0] = -np.inf
+        out[p == 1] = np.inf
+    return out
+
+
+def _ndtri_impl(p):
+    p = np.asarray(p)
+    return np.asarray(_ndtri64(p.astype(np.float64)), dtype=p.dtype)
+
+
+def _erfinv_impl(x):
+    x = np.asarray(x)
+    return np.asarray(_erfinv64(x.astype(np.float64)), dtype=x.dtype)
+
+
+erf_inv_p = _unary("erf_inv", _erfinv_impl)
+# d/dx erfinv(x) = √π/2 exp(erfinv(x)²)
 defderiv(erf_inv_p, lambda out, x: mul(exp(mul(out, out)),
-                                       np.asarray(0.5 / _1_SQRT_PI, np.dtype(x.dtype))),
-         nan_safe=True)
-erf_inv_p.samples = lambda rng: [((rng.uniform(-0.95, 0.95, size=(5,)),), {}),
-                                 ((rng.uniform(-0.9, 0.9, size=(2, 3)),), {})]
+                                       np.asarray(0.5 / _1_SQRT_PI, np.dtype(x.dtype))))
 
 
 def erf_inv(x):
-    """The inverse of erf on (-1, 1); ±inf at ±1, NaN outside."""
     return erf_inv_p.bind(x)
+
+
+ndtri_p = _unary("ndtri", _ndtri_impl)
+# d/dp Φ⁻¹(p) = √(2π) exp(Φ⁻¹(p)²/2)
+defderiv(ndtri_p, lambda out, p: mul(exp(mul(mul(out, out), np.asarray(0.5, np.dtype(p.dtype)))),
+                                     np.asarray(math.sqrt(2 * math.pi), np.dtype(p.dtype))))
+
+
+def ndtri(p):
+    return ndtri_p.bind(p)
+
+
+erf_inv_p.samples = unary_samples(-0.9, 0.9)
+ndtri_p.samples = unary_samples(0.05, 0.95)

@@ -8,4 +8,5 @@ from . import (
     linalg,  # noqa: F401,E402  (scipy.linalg: solve_triangular, lu, expm, ...)
     signal,  # noqa: F401,E402  (convolve, correlate, convolve2d, correlate2d)
     special,  # noqa: F401
+    stats,  # noqa: F401,E402
 )

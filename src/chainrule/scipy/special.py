@@ -21,10 +21,12 @@ from ..numpy._promote import canonical_axes, promote_float
 from ..numpy._promote import scalar_like as _const
 from ..primitives import elementwise as ew
 from ..primitives import special as sp
+from ..primitives import special_more as sm
 
-__all__ = ["betaln", "digamma", "entr", "erf", "erfc", "expit", "gamma", "gammaln",
-           "log_softmax", "logit", "logsumexp", "ndtr", "polygamma", "psi", "softmax",
-           "xlog1py", "xlogy"]
+__all__ = ["betaln", "digamma", "entr", "erf", "erfc", "erfinv", "ndtri", "expit", "gamma",
+           "gammaln", "log_softmax", "logit", "logsumexp", "ndtr", "polygamma", "psi", "softmax",
+           "xlog1py", "xlogy", "gammainc", "gammaincc", "betainc", "multigammaln", "log_ndtr",
+           "i0", "i0e", "i1", "i1e", "zeta", "spence", "rel_entr", "kl_div"]
 
 
 # ----------------------------------------------------- special functions ---
@@ -37,6 +39,17 @@ def erf(z):
 def erfc(x):
     """``1 - erf(x)``, accurate where erf(x) is close to 1."""
     return sp.erfc(_float(x, "erfc"))
+
+
+def erfinv(y):
+    """The inverse of ``erf`` on [-1, 1] (±inf at ±1, NaN outside); within a
+    few ulp in float64 (Halley steps on Cody's erf/erfc)."""
+    return sp.erf_inv(_float(y, "erfinv"))
+
+
+def ndtri(y):
+    """The inverse of ``ndtr``, ``-√2 erfcinv(2y)``; accurate in both tails."""
+    return sp.ndtri(_float(y, "ndtri"))
 
 
 def ndtr(x):
@@ -75,6 +88,10 @@ psi = digamma
 
 def polygamma(n, x):
     """ψ⁽ⁿ⁾(x), the n-th derivative of digamma; ``n`` a concrete integer >= 0."""
+    from ..core import Tracer
+    if isinstance(n, Tracer):
+        raise NotImplementedError("polygamma: the order n must be a concrete integer; "
+                                  "derivatives with respect to n are not defined")
     n = np.asarray(n)
     if n.ndim or n.dtype.kind not in "iu" and not float(n).is_integer():
         raise NotImplementedError("polygamma: n must be one concrete integer")
@@ -161,7 +178,12 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     if return_sign:
         sign = cnp.sign(cnp.stop_gradient(total))
         total = cnp.abs(total)
-    out = cnp.log(total) + m
+    # all terms zero (every a = -inf, or every b = 0): -inf; a negative sum
+    # (without return_sign): NaN as SciPy; neither through log's warnings
+    positive = cnp.greater(total, 0)
+    safe_total = cnp.where(positive, total, _const(1, total))
+    edge = cnp.where(cnp.equal(total, 0), _const(-np.inf, total), _const(np.nan, total))
+    out = cnp.where(positive, cnp.log(safe_total), edge) + m
     if not keepdims:
         out = cnp.squeeze(out, axis=axes) if axes else out
         sign = cnp.squeeze(sign, axis=axes) if axes and sign is not None else sign
@@ -182,3 +204,140 @@ def log_softmax(x, axis=None):
     axes = canonical_axes(axis, x.ndim, "log_softmax")
     shifted = x - _shift(x, axes)
     return shifted - cnp.log(cnp.sum(cnp.exp(shifted), axis=axes, keepdims=True))
+
+
+# ------------------------------------------- incomplete gamma and beta ---
+
+def gammainc(a, x):
+    """The regularised lower incomplete gamma function P(a, x).
+
+    Differentiable in ``x``; the derivative in ``a`` raises NotImplementedError.
+    """
+    a, x = promote_float(a, x, fname="gammainc")
+    return sm.igamma(a, x)
+
+
+def gammaincc(a, x):
+    """The regularised upper incomplete gamma function Q(a, x) = 1 - P(a, x)."""
+    a, x = promote_float(a, x, fname="gammaincc")
+    return sm.igammac(a, x)
+
+
+def betainc(a, b, x):
+    """The regularised incomplete beta function I_x(a, b).
+
+    Differentiable in ``x``; derivatives in ``a``, ``b`` raise NotImplementedError.
+    """
+    a, b, x = promote_float(a, b, x, fname="betainc")
+    return sm.betainc(a, b, x)
+
+
+def multigammaln(a, d):
+    """The log of the multivariate gamma function,
+    ``d(d-1)/4 log π + Σ_{j=1..d} gammaln(a + (1 - j)/2)``; ``d`` a concrete int."""
+    d_ = np.asarray(d)
+    if d_.ndim or not float(d_).is_integer() or int(d_) < 1:
+        raise ValueError(f"multigammaln: d must be one concrete integer >= 1, got {d!r}")
+    d = int(d_)
+    a = _float(a, "multigammaln")
+    out = _const(d * (d - 1) / 4 * np.log(np.pi), a)
+    for j in range(1, d + 1):
+        out = out + sp.lgamma(a + _const((1 - j) / 2, a))
+    return out
+
+
+# ----------------------------------------------------- normal distribution ---
+
+_LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
+
+
+def log_ndtr(x):
+    """``log(ndtr(x))``, accurate in both tails: an asymptotic series for
+    x < -20, ``log(erfc(-x/√2)/2)`` on [-20, 0] and ``log1p(-ndtr(-x))``
+    above (each branch sees only inputs that are safe for it, so the
+    derivative is finite everywhere)."""
+    x = _float(x, "log_ndtr")
+    lo = cnp.less(x, -20)
+    hi = cnp.greater(x, 0)
+    mid = cnp.logical_not(cnp.logical_or(lo, hi))
+    xm = cnp.where(mid, x, _const(0, x))
+    v_mid = cnp.log(sp.erfc(xm * _const(-np.sqrt(0.5), x)) * _const(0.5, x))
+    xh = cnp.where(hi, x, _const(1, x))
+    v_hi = cnp.log1p(-sp.erfc(xh * _const(np.sqrt(0.5), x)) * _const(0.5, x))
+    xl = cnp.where(lo, x, _const(-21, x))
+    # log Φ(x) = -x²/2 - log(-x) - log√(2π) + log(1 - 1/x² + 3/x⁴ - 15/x⁶ + ...)
+    z = _const(1, x) / (xl * xl)
+    series = _const(0, x)
+    for k in range(9, 0, -1):                      # Horner in 1/x², (2k-1)!! (-1)^k
+        coef = (-1) ** k * float(np.prod(np.arange(1, 2 * k, 2)))
+        series = (series + _const(coef, x)) * z
+    v_lo = (-0.5 * xl * xl - cnp.log(-xl) - _const(_LOG_SQRT_2PI, x)
+            + cnp.log1p(series))
+    return cnp.where(lo, v_lo, cnp.where(hi, v_hi, v_mid))
+
+
+# ------------------------------------------------------- Bessel functions ---
+
+def i0e(x):
+    """The exponentially scaled modified Bessel function ``e^-|x| I₀(x)``."""
+    return sm.bessel_i0e(_float(x, "i0e"))
+
+
+def i1e(x):
+    """``e^-|x| I₁(x)``."""
+    return sm.bessel_i1e(_float(x, "i1e"))
+
+
+def i0(x):
+    """The modified Bessel function of the first kind of order 0."""
+    x = _float(x, "i0")
+    return cnp.exp(cnp.abs(x)) * sm.bessel_i0e(x)
+
+
+def i1(x):
+    """The modified Bessel function of the first kind of order 1."""
+    x = _float(x, "i1")
+    return cnp.exp(cnp.abs(x)) * sm.bessel_i1e(x)
+
+
+# --------------------------------------------------------- zeta, spence ---
+
+def zeta(x, q=None):
+    """The Hurwitz zeta function ``Σ_k (k + q)^-x`` (Riemann's when q is None).
+
+    Differentiable in ``q``; the derivative in ``x`` raises NotImplementedError.
+    """
+    if q is None:
+        x = _float(x, "zeta")
+        return sm.zeta(x, cnp.ones_like(x))
+    x, q = promote_float(x, q, fname="zeta")
+    return sm.zeta(x, q)
+
+
+def spence(z):
+    """Spence's function ``∫₁ᶻ log t / (1 - t) dt`` (SciPy's convention) for z >= 0."""
+    return sm.spence(_float(z, "spence"))
+
+
+# ------------------------------------------------ relative entropies ---
+
+def rel_entr(x, y):
+    """``x log(x/y)`` for x, y > 0; 0 at x = 0, y >= 0; inf otherwise."""
+    x, y = promote_float(x, y, fname="rel_entr")
+    both = cnp.logical_and(cnp.greater(x, 0), cnp.greater(y, 0))
+    zero = cnp.logical_and(cnp.equal(x, 0), cnp.greater_equal(y, 0))
+    sx = cnp.where(both, x, _const(1, x))
+    sy = cnp.where(both, y, _const(1, y))
+    val = sx * (cnp.log(sx) - cnp.log(sy))
+    nan = cnp.logical_or(cnp.isnan(x), cnp.isnan(y))
+    return cnp.where(both, val, cnp.where(zero, _const(0, x),
+                                          cnp.where(nan, _const(np.nan, x), _const(np.inf, x))))
+
+
+def kl_div(x, y):
+    """``x log(x/y) - x + y`` for x, y > 0; ``y`` at x = 0, y >= 0; inf otherwise."""
+    x, y = promote_float(x, y, fname="kl_div")
+    both = cnp.logical_and(cnp.greater(x, 0), cnp.greater(y, 0))
+    return cnp.where(both, rel_entr(x, y) - x + y,
+                     cnp.where(cnp.logical_and(cnp.equal(x, 0), cnp.greater_equal(y, 0)),
+                               y, rel_entr(x, y)))
