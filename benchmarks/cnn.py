@@ -121,7 +121,8 @@ def main():
     loss = make_loss(crlax, crnn, cnp)
     g, f = cr.jit(cr.grad(loss)), cr.jit(loss)
     want = g(params, x, onehot)
-    fns = {"chainrule": lambda: g(params, x, onehot), "chainrule_forward": lambda: f(params, x, onehot)}
+    fns = {"chainrule": lambda: g(params, x, onehot),
+           "chainrule_forward": lambda: f(params, x, onehot)}
     if jax is not None:
         jloss = make_loss(jax.lax, jax.nn, jnp)
         gj, fj = jax.jit(jax.grad(jloss)), jax.jit(jloss)

@@ -118,7 +118,8 @@ def main():
         perm = rng.permutation(len(x_train))[:n_full]
         total = 0.0
         for i in range(0, n_full, BATCH):
-            params, m, v, value = step_fn(params, m, v, np.uint32(step), key, x_train[perm[i:i + BATCH]])
+            batch = x_train[perm[i:i + BATCH]]
+            params, m, v, value = step_fn(params, m, v, np.uint32(step), key, batch)
             step += 1
             total += float(value)
         history.append(float(test_elbo(params, x_test)))

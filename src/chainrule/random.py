@@ -84,7 +84,8 @@ def _check_key(k, name, batched=False):
     aval = get_aval(k)
     if np.dtype(aval.dtype) != np.uint32 or not aval.shape or aval.shape[-1] != 2 or (
             not batched and aval.shape != (2,)):
-        want = "a uint32 array of shape (..., 2)" if batched else "one key, a uint32 array of shape (2,)"
+        want = ("a uint32 array of shape (..., 2)" if batched
+                else "one key, a uint32 array of shape (2,)")
         hint = ("; for one key per example, vmap over the keys" if np.dtype(aval.dtype) == np.uint32
                 and aval.shape[-1:] == (2,) else "; make one with chainrule.random.PRNGKey(seed)")
         raise TypeError(f"random.{name}: expected {want}, got {np.dtype(aval.dtype).name} of "
@@ -100,7 +101,8 @@ def _shape(shape, name):
     try:
         return tuple(operator.index(d) for d in shape)
     except TypeError:
-        raise TypeError(f"random.{name}: shape must be a tuple of integers, got {shape!r}") from None
+        raise TypeError(f"random.{name}: shape must be a tuple of integers, "
+                        f"got {shape!r}") from None
 
 
 def split(key, num=2):

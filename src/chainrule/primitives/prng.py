@@ -345,7 +345,8 @@ def _poisson_impl(keys, lam):
         out[big[ok]] = k[ok]
         big, t = big[~ok], t + 1
     out = out.reshape(lam.shape)
-    return np.where(np.isnan(lam) | (lam < 0), -1, np.where(lam == np.inf, -1, out)).astype(np.int64)
+    invalid = np.isnan(lam) | (lam < 0) | (lam == np.inf)
+    return np.where(invalid, -1, out).astype(np.int64)
 
 
 def _poisson_aval(keys, lam):
