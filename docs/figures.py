@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 import chainrule.numpy as cnp  # noqa: E402
+from chainrule import lax  # noqa: E402
 from chainrule import viz  # noqa: E402
 
 IMG = ROOT / "docs" / "img"
@@ -64,6 +65,11 @@ def squared_error(y, target):
     return cnp.sum((y - target) ** 2)
 
 
+def conv1d(x, w):
+    # one image of 5 pixels, one channel in and out: layout (N, C, W), (O, I, W)
+    return lax.conv_general_dilated(x, w, (1,), "VALID")
+
+
 def mlp(W1, b1, W2, b2, x, target):
     return squared_error(linear(W2, b2, relu_layer(linear(W1, b1, x))), target)
 
@@ -81,6 +87,9 @@ def figures():
     w = np.array([[3.0, 2, 1, -1], [2, 1, 3, 2], [3, 2, 1, -2]])
     dy = np.array([[2.0, 3, -3, 9], [-8, 1, 4, 6]])
     yield "matmul", viz.draw(matmul, x, w, backward=dy, max_size=12, precision=0)
+    yield "conv1d", viz.draw(conv1d, np.array([[[1.0, 2, -1, 3, 0]]]),
+                             np.array([[[2.0, -1, 1]]]), backward=np.array([[[1.0, -2, 3]]]),
+                             max_size=5, precision=0)
     W1, b1 = rng.normal(size=(16, 4)), np.zeros(16)
     W2, b2 = rng.normal(size=(3, 16)), np.zeros(3)
     yield "mlp", viz.draw(mlp, W1, b1, W2, b2, rng.normal(size=4), np.array([1.0, 0.0, 0.0]))
