@@ -235,22 +235,13 @@ def _gamma_aval(keys, a):
 def _gamma_grad_impl(a, x):
     """d x / d a of a gamma sample with the CDF held fixed (implicit
     reparameterisation): -(dP/da) / (dP/dx), P(a, x) the regularised lower
-    incomplete gamma function, dP/da from its series
-    P = sum_n exp((a + n) log x - x - lgamma(a + n + 1)), term by term."""
-    from .special import _digamma_impl, _lgamma_impl
+    incomplete gamma function (dP/da from its series, special_more)."""
+    from .special import _lgamma_impl
+    from .special_more import _igamma_da64
     a64, x64 = np.broadcast_arrays(np.asarray(a, np.float64), np.asarray(x, np.float64))
-    a64, x64 = a64.copy(), x64.copy()
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-        lx = np.log(x64)
-        dpda = np.zeros_like(a64)
-        for n in range(int(min(20000, 50 + np.nanmax(x64, initial=0) * 2
-                                   + 20 * np.sqrt(np.nanmax(x64, initial=0))))):
-            term = np.exp((a64 + n) * lx - x64 - _lgamma_impl(a64 + n + 1))
-            dpda += term * (lx - _digamma_impl(a64 + n + 1))
-            if n > x64.max(initial=0) and np.all(term <= 1e-18 * np.maximum(dpda, 1e-300)):
-                break
-        dpdx = np.exp((a64 - 1) * lx - x64 - _lgamma_impl(a64))
-        g = np.where(x64 > 0, -dpda / dpdx, 0.0)
+    with np.errstate(all="ignore"):
+        dpdx = np.exp((a64 - 1) * np.log(x64) - x64 - _lgamma_impl(a64))
+        g = np.where(x64 > 0, -_igamma_da64(a64, x64) / dpdx, 0.0)
     return g.astype(np.result_type(a, x))
 
 
