@@ -199,8 +199,8 @@ def _normal_real(key, shape, dtype):
 def bernoulli(key, p=0.5, shape=None):
     """Booleans, True with probability ``p``."""
     key = _check_key(key, "bernoulli")
-    p = _param(p, np.result_type(get_aval(p).dtype, np.float32)
-               if isinstance(p, Tracer) or np.asarray(p).dtype.kind == "f" else np.float64)
+    p_dtype = np.dtype(get_aval(p).dtype if isinstance(p, Tracer) else np.asarray(p).dtype)
+    p = _param(p, p_dtype if p_dtype in (np.float32, np.float64) else np.float64)
     shape = _broadcast_shape("bernoulli", _shape(shape, "bernoulli"), p)
     return uniform(key, shape, get_aval(p).dtype) < p
 
