@@ -30,18 +30,19 @@ from .core import ClosedJaxpr, ConcretizationError, EscapedTracerError, Jaxpr, S
 from .custom import custom_jvp, custom_vjp
 from .jit import jit  # noqa: E402
 from .numpy import stop_gradient
+from .parallel import pmap
 
 __version__ = "0.1.0"
 
 __all__ = ["vmap", "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacfwd", "jacrev",
            "hessian", "make_jaxpr", "stop_gradient", "float0", "Jaxpr", "ClosedJaxpr",
            "ShapedArray", "ConcretizationError", "EscapedTracerError", "custom_jvp",
-           "custom_vjp", "checkpoint", "remat", "checkpoint_policies", "lax", "config"]
+           "custom_vjp", "checkpoint", "remat", "checkpoint_policies", "lax", "config", "pmap"]
 
 # Submodules reachable as attributes of ``chainrule`` and imported on first
 # use (as ``jax.nn`` after ``import jax``), so that ``import chainrule`` stays
 # fast and never imports optional packages. Append a name to add one.
-_LAZY_SUBMODULES = {"nn", "scipy", "random", "debug"}
+_LAZY_SUBMODULES = {"nn", "scipy", "random", "debug", "distributed"}
 
 
 def __getattr__(name):

@@ -519,16 +519,35 @@ def _axes_for_leaves(axes, tree, where, what):
     raise ValueError(f"{where}: {what} {axes!r} does not match the structure of {tree!r:.80}")
 
 
-def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
+def vmap(fun, in_axes=0, out_axes=0, axis_size=None, axis_name=None):
     """Vectorise ``fun`` over a batch axis of its arguments.
 
     ``in_axes`` says which axis of each argument is the batch (``None``: not
     batched); ``out_axes`` where the batch axis goes in the outputs. Every
     primitive has a batching rule, so this is one pass, not a loop.
+    ``axis_name`` names the batch axis for collectives (``lax.psum(x, name)``
+    sums over the batch, ``lax.axis_index(name)`` is each example's index).
     """
-    from .batching import BatchInterpreter, BatchTracer, bdim_to_front, moveaxis
+    from .batching import inherited_axis
+    from .primitives.collectives import NamedAxis
 
     where = f"vmap({describe(fun)})"
+    # a batching rule vmapping an inner function passes its named axis on
+    inherited = inherited_axis.get() if axis_name is None else None
+
+    def named(size):
+        if axis_name is not None:
+            return NamedAxis(axis_name, size)
+        return inherited if inherited is not None and inherited.size == size else None
+
+    return _batched_call(fun, in_axes, out_axes, axis_size, named, where)
+
+
+def _batched_call(fun, in_axes, out_axes, axis_size, named, where):
+    """``vmap``'s body, shared with ``pmap``: ``named(size)`` gives the
+    batch axis's ``NamedAxis`` (or None)."""
+    from .batching import BatchInterpreter, BatchTracer, bdim_to_front, inherited_axis, moveaxis
+    from .primitives.collectives import axis_env
 
     @functools.wraps(fun)
     def vmapped(*args):
@@ -554,12 +573,20 @@ def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
         if not sizes and axis_size is None:
             raise ValueError(f"{where}: no argument is batched; pass axis_size")
         size = sizes.pop() if sizes else axis_size
-        with new_interpreter(BatchInterpreter, size) as interp:
-            interp.name = where
-            tracers = [x if a is None else BatchTracer(interp, x, a) for x, a in zip(leaves, norm)]
-            out = fun(*tree_unflatten(in_tree, tracers))
-            out_leaves, out_tree = tree_flatten(out)
-            pairs = [interp.unpack(_as_leaf(o, f"{where}: output")) for o in out_leaves]
+        axis = named(size)
+        env = axis_env.get() + ((axis,) if axis is not None else ())
+        env_token, inherit_token = axis_env.set(env), inherited_axis.set(None)
+        try:
+            with new_interpreter(BatchInterpreter, size, axis) as interp:
+                interp.name = where
+                tracers = [x if a is None else BatchTracer(interp, x, a)
+                           for x, a in zip(leaves, norm)]
+                out = fun(*tree_unflatten(in_tree, tracers))
+                out_leaves, out_tree = tree_flatten(out)
+                pairs = [interp.unpack(_as_leaf(o, f"{where}: output")) for o in out_leaves]
+        finally:
+            inherited_axis.reset(inherit_token)
+            axis_env.reset(env_token)
         o_axes = _axes_for_leaves(out_axes, out, where, "out_axes")
         results = []
         for (val, bdim), a in zip(pairs, o_axes):

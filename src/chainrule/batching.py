@@ -10,6 +10,8 @@ the batch axis of ``args[i]`` or ``None``.
 
 from __future__ import annotations
 
+import contextvars
+
 import numpy as np
 
 from .core import Interpreter, ShapedArray, Tracer, bind_in, missing_rule, set_interpreter
@@ -26,26 +28,55 @@ class BatchTracer(Tracer):
         self.aval = ShapedArray(shape[:bdim] + shape[bdim + 1:], val.dtype)
 
 
+# The named axis of the vmap whose batching rule is running: a rule that
+# vmaps an inner function (a loop body, a jit's Jaxpr) passes it on, so that
+# collectives inside still see the axis (``api.vmap`` reads it once).
+inherited_axis: contextvars.ContextVar = contextvars.ContextVar("chainrule_inherited_axis",
+                                                                default=None)
+
+
 class BatchInterpreter(Interpreter):
     name = "vmap"
 
-    def __init__(self, parent, axis_size: int):
+    def __init__(self, parent, axis_size: int, axis=None):
         super().__init__(parent)
         self.axis_size = axis_size
+        self.axis = axis   # a collectives.NamedAxis, or None for an anonymous vmap
 
     def process_primitive(self, prim, args, params):
         owned = [self.owns(a) for a in args]
+        if self.axis is not None and getattr(prim, "collective", False) and self._names(
+                prim, params):
+            return self._collective(prim, args, owned, params)
         if not any(owned):
             return bind_in(self.parent, prim, args, params)
         if prim.batch is None:
             raise missing_rule(prim, "vmap (batching)")
         vals = [a.val if o else a for a, o in zip(args, owned)]
         dims = [a.bdim if o else None for a, o in zip(args, owned)]
-        with set_interpreter(self.parent):
-            out, out_dim = prim.batch(self.axis_size, vals, dims, **params)
+        token = inherited_axis.set(self.axis)
+        try:
+            with set_interpreter(self.parent):
+                out, out_dim = prim.batch(self.axis_size, vals, dims, **params)
+        finally:
+            inherited_axis.reset(token)
         if prim.multiple_results:
             return [o if d is None else BatchTracer(self, o, d) for o, d in zip(out, out_dim)]
         return out if out_dim is None else BatchTracer(self, out, out_dim)
+
+    def _names(self, prim, params):
+        names = params["axes"] if "axes" in params else (params["axis_name"],)
+        return self.axis.name in names
+
+    def _collective(self, prim, args, owned, params):
+        """A collective over this vmap's axis: carried out here, as ordinary
+        operations over the batch (and across processes under pmap)."""
+        vals = [a.val if o else a for a, o in zip(args, owned)]
+        dims = [a.bdim if o else None for a, o in zip(args, owned)]
+        with set_interpreter(self.parent):
+            out, out_dim = prim.named(self.axis, vals, dims, **params)
+        out = [o if d is None else BatchTracer(self, o, d) for o, d in zip(out, out_dim)]
+        return out if prim.multiple_results else out[0]
 
     def unpack(self, x):
         return (x.val, x.bdim) if self.owns(x) else (x, None)

@@ -19,6 +19,10 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 class _Config:
     def __init__(self):
         self.debug_nans = os.environ.get("CHAINRULE_DEBUG_NANS", "") not in ("", "0")
+        # pmap's collectives first check that every process brings the same
+        # shapes and dtypes (one small extra message per collective)
+        self.debug_collectives = os.environ.get("CHAINRULE_DEBUG_COLLECTIVES", "") not in (
+            "", "0")
 
     def update(self, name, value):
         if not hasattr(self, name):

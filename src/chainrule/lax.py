@@ -49,3 +49,20 @@ __all__ += ["map", "associative_scan"]
 from ._lax_windows import add, max, min, mul, reduce_window  # noqa: E402,A004  (pooling)
 
 __all__ += ["reduce_window", "add", "max", "min", "mul"]
+
+from ._lax_parallel import (  # noqa: E402  (collectives over named axes)
+    all_gather,
+    all_to_all,
+    axis_index,
+    axis_size,
+    pmax,
+    pmean,
+    pmin,
+    ppermute,
+    pshuffle,
+    psum,
+    psum_scatter,
+)
+
+__all__ += ["psum", "pmean", "pmax", "pmin", "all_gather", "psum_scatter", "ppermute",
+            "pshuffle", "all_to_all", "axis_index", "axis_size"]

@@ -159,8 +159,10 @@ def _jit_vjp(ct, out, *primals, wants, jaxpr, name):
 
 
 def _jit_batch(axis_size, args, dims, *, jaxpr, name):
+    from ..batching import inherited_axis
     cache_ = jaxpr.__dict__.setdefault("_batch_jits", {})
-    key = (axis_size, tuple(dims))
+    # the named axis too: collectives in the Jaxpr mean something else per axis
+    key = (axis_size, tuple(dims), inherited_axis.get())
     fn = cache_.get(key)
     if fn is None:
         from ..api import vmap
