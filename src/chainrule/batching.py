@@ -14,7 +14,8 @@ import contextvars
 
 import numpy as np
 
-from .core import Interpreter, ShapedArray, Tracer, bind_in, missing_rule, set_interpreter
+from .core import (Interpreter, ShapedArray, Tracer, bind_in, get_aval, missing_rule,
+                   set_interpreter)
 
 
 class BatchTracer(Tracer):
@@ -71,6 +72,7 @@ class BatchInterpreter(Interpreter):
     def _collective(self, prim, args, owned, params):
         """A collective over this vmap's axis: carried out here, as ordinary
         operations over the batch (and across processes under pmap)."""
+        prim.abstract_eval(*[get_aval(a) for a in args], **params)  # the user's errors
         vals = [a.val if o else a for a, o in zip(args, owned)]
         dims = [a.bdim if o else None for a, o in zip(args, owned)]
         with set_interpreter(self.parent):
