@@ -14,8 +14,7 @@ import contextvars
 
 import numpy as np
 
-from .core import (Interpreter, ShapedArray, Tracer, bind_in, get_aval, missing_rule,
-                   set_interpreter)
+from .core import Interpreter, ShapedArray, Tracer, bind_in, get_aval, missing_rule, set_interpreter
 
 
 class BatchTracer(Tracer):

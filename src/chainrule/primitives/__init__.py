@@ -6,8 +6,8 @@ Importing this package registers them all in ``chainrule.core.registry``.
 from . import (  # noqa: F401  # noqa: F401,E402  (linear algebra; indexed updates)
     bitwise,  # noqa: F401  (bitwise_and/or/xor/not and shifts on integers)
     collectives,  # noqa: F401  (psum & co. over named axes; across processes for pmap)
-    conv,  # noqa: F401  (conv_general_dilated)
     complex,  # noqa: F401,E402  (real/imag/conj/complex; complex cases of abs, sign)
+    conv,  # noqa: F401  (conv_general_dilated)
     dot,
     elementwise,
     fft,  # noqa: F401  (the discrete Fourier transform)
