@@ -8,7 +8,8 @@ job and the same code runs unchanged. ``mpi4py`` is imported only here, and
 only when a launch asks for it: ``pip install 'chainrule[distributed]'``.
 
 A communicator is a small object with ``rank``, ``size``,
-``allreduce(arrays, op)`` and ``allgather(array, counts)``; ``LOCAL`` is the
+``allreduce(arrays, op)``, ``allgather(array, counts)`` and
+``alltoallv(array, send_counts, recv_counts)``; ``LOCAL`` is the
 one-process one, ``MpiCommunicator`` the real one. One ``allreduce`` call
 carries a whole pytree: its leaves are packed by dtype into one contiguous
 buffer, so a model's gradients cost one ``MPI_Allreduce`` per dtype, not one
@@ -41,6 +42,9 @@ class LocalCommunicator:
         return [np.array(a, copy=True) for a in arrays]
 
     def allgather(self, array, counts):
+        return np.array(array, copy=True)
+
+    def alltoallv(self, array, send_counts, recv_counts):
         return np.array(array, copy=True)
 
     def __repr__(self):
@@ -112,6 +116,18 @@ class MpiCommunicator:
         sizes = [c * row for c in counts]
         displs = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int).tolist()
         self.comm.Allgatherv(array, [out, (sizes, displs)])
+        return out
+
+    def alltoallv(self, array, send_counts, recv_counts):
+        array = np.ascontiguousarray(array)
+        self._handshake("ppermute/all_to_all across processes", [array[:0]])
+        out = np.empty(sum(recv_counts), array.dtype)
+
+        def displs(counts):
+            return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
+
+        self.comm.Alltoallv([array, (list(send_counts), displs(send_counts))],
+                            [out, (list(recv_counts), displs(recv_counts))])
         return out
 
     def gather_objects(self, obj):

@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..batching import batch_loop
 from ..core import Primitive, ShapedArray
 
 # ------------------------------------------------------------ named axes ---
@@ -330,11 +331,41 @@ def _ppermute_named(ax, args, dims, *, axis_name, perm):
     (x,), (d,) = args, dims
     lanes = _front(x, d, ax.size)
     if ax.comm is not None:
-        lanes = process_allgather(lanes, comm=ax.comm, counts=ax.counts)
-    src = _source_of(perm, ax.total)[ax.offset:ax.offset + ax.size]
+        return [_ppermute_across(ax, lanes, perm)], [0]
+    src = _source_of(perm, ax.total)
     taken = cnp.take(lanes, np.maximum(src, 0), axis=0)
     keep = (src >= 0).reshape((-1,) + (1,) * (len(cnp.shape(taken)) - 1))
     return [cnp.where(keep, taken, cnp.zeros_like(taken))], [0]
+
+
+def _ppermute_across(ax, lanes, perm):
+    """Each row goes straight to the rank that holds its destination: one
+    ``MPI_Alltoallv`` whose counts follow from ``perm`` and the shard sizes,
+    known to every rank."""
+    cnp = _cnp()
+    bounds = np.concatenate([[0], np.cumsum(ax.counts)])
+    rank_of = np.searchsorted(bounds, np.arange(ax.total), side="right") - 1
+    lo, hi = ax.offset, ax.offset + ax.size
+    row = int(np.prod(cnp.shape(lanes)[1:], dtype=np.int64))
+    sent = sorted((t, s) for s, t in perm if lo <= s < hi)            # by destination
+    send_counts = [row * sum(rank_of[t] == r for t, _ in sent) for r in range(len(ax.counts))]
+    received = [t for r in range(len(ax.counts))                       # arrival order
+                for t, s in sorted((t, s) for s, t in perm if lo <= t < hi and rank_of[s] == r)]
+    recv_counts = [row * sum(rank_of[s] == r for s, t in perm if lo <= t < hi)
+                   for r in range(len(ax.counts))]
+    send = cnp.reshape(cnp.take(lanes, np.array([s - lo for _, s in sent], dtype=np.int64),
+                                axis=0), (-1,))
+    got = process_alltoallv(send, comm=ax.comm, send_counts=send_counts,
+                            recv_counts=recv_counts)
+    if not received:
+        return cnp.zeros_like(lanes)
+    got = cnp.reshape(got, (len(received),) + tuple(cnp.shape(lanes)[1:]))
+    where_from = np.full(ax.size, -1, dtype=np.int64)
+    for k, t in enumerate(received):
+        where_from[t - lo] = k
+    taken = cnp.take(got, np.maximum(where_from, 0), axis=0)
+    keep = (where_from >= 0).reshape((-1,) + (1,) * (len(cnp.shape(taken)) - 1))
+    return cnp.where(keep, taken, cnp.zeros_like(taken))
 
 
 def _ppermute_batch(axis_size, args, dims, **params):
@@ -386,23 +417,38 @@ def _a2a_named(ax, args, dims, *, axis_name, split_axis, concat_axis, tiled, siz
     cnp = _cnp()
     (x,), (d,) = args, dims
     lanes = _front(x, d, ax.size)                       # [i, ...x]
-    if ax.comm is not None:
-        lanes = process_allgather(lanes, comm=ax.comm, counts=ax.counts)  # every source lane
     shape = list(cnp.shape(lanes))
+    s = split_axis + 1
     if tiled:   # split axis -> (size, chunk): the chunk index is the destination
-        s = split_axis + 1
         lanes = cnp.reshape(lanes, shape[:s] + [size, shape[s] // size] + shape[s + 1:])
-        lanes = cnp.moveaxis(lanes, s, 0)               # [j, i, ..., chunk, ...]
-        out = cnp.moveaxis(lanes, 1, concat_axis + 1)   # i next to the concat axis
+    parts = cnp.moveaxis(lanes, s, 0)                   # [j, i, ...]: part j of entry i
+    if ax.comm is not None:
+        parts = _a2a_across(ax, parts)                  # [j local, i global, ...]
+    out = cnp.moveaxis(parts, 1, concat_axis + 1)       # i where the parts are stacked
+    if tiled:
         oshape = list(cnp.shape(out))
         c = concat_axis + 1
         out = cnp.reshape(out, oshape[:c] + [oshape[c] * oshape[c + 1]] + oshape[c + 2:])
-    else:
-        lanes = cnp.moveaxis(lanes, split_axis + 1, 0)  # [j, i, ...rest]
-        out = cnp.moveaxis(lanes, 1, concat_axis + 1)
-    if ax.comm is not None or ax.offset:
-        out = out[ax.offset:ax.offset + ax.size]
     return [out], [0]
+
+
+def _a2a_across(ax, parts):
+    """``parts[j, i]`` (j over all entries, i over this rank's) to
+    ``[j over this rank's, i over all]``: the rows for rank r are one
+    contiguous block, so one ``MPI_Alltoallv`` of the flattened array."""
+    cnp = _cnp()
+    shape = list(cnp.shape(parts))
+    rest = int(np.prod(shape[2:], dtype=np.int64))
+    counts, mine = ax.counts, ax.size
+    send_counts = [c * mine * rest for c in counts]
+    recv_counts = [mine * c * rest for c in counts]
+    got = process_alltoallv(cnp.reshape(parts, (-1,)), comm=ax.comm, send_counts=send_counts,
+                            recv_counts=recv_counts)
+    blocks, start = [], 0
+    for c, n in zip(counts, recv_counts):
+        blocks.append(cnp.reshape(got[start:start + n], [mine, c] + shape[2:]))
+        start += n
+    return cnp.concatenate(blocks, axis=1)
 
 
 def _a2a_batch(axis_size, args, dims, *, axis_name, split_axis, concat_axis, tiled, size):
@@ -457,6 +503,38 @@ COLLECTIVES = (psum_p, pmax_p, pmin_p, all_gather_p, psum_scatter_p, ppermute_p,
 
 process_allreduce_p = Primitive("process_allreduce", multiple_results=True)
 process_allgather_p = Primitive("process_allgather")
+process_alltoallv_p = Primitive("process_alltoallv")
+
+
+def process_alltoallv(x, *, comm, send_counts, recv_counts):
+    """The 1-D ``x``, of which ``send_counts[r]`` elements (in rank order) go to
+    rank ``r``; returns what arrives, ``recv_counts[r]`` elements from rank ``r``."""
+    return process_alltoallv_p.bind(x, comm=comm, send_counts=tuple(int(c) for c in send_counts),
+                                    recv_counts=tuple(int(c) for c in recv_counts))
+
+
+def _alltoallv_aval(x, *, comm, send_counts, recv_counts):
+    if len(x.shape) != 1 or x.shape[0] != sum(send_counts):
+        raise ValueError(f"process_alltoallv: a 1-D operand of {sum(send_counts)} elements, "
+                         f"got shape {tuple(x.shape)}")
+    return ShapedArray((sum(recv_counts),), x.dtype)
+
+
+def _alltoallv_vjp(ct, out, x, *, wants, comm, send_counts, recv_counts):
+    # the data flows back the way it came
+    return (process_alltoallv(ct, comm=comm, send_counts=recv_counts, recv_counts=send_counts),)
+
+
+process_alltoallv_p.impl = lambda x, *, comm, send_counts, recv_counts: comm.alltoallv(
+    np.ascontiguousarray(x), send_counts, recv_counts)
+process_alltoallv_p.abstract_eval = _alltoallv_aval
+process_alltoallv_p.jvp = lambda primals, tangents, out, **p: process_alltoallv_p.bind(
+    tangents[0], **p)
+process_alltoallv_p.vjp = _alltoallv_vjp
+process_alltoallv_p.batch = batch_loop(process_alltoallv_p)   # vmap of a pmap: rare
+process_alltoallv_p.samples = lambda rng: [
+    ((rng.normal(size=(5,)),), {"comm": _local_comm(), "send_counts": (5,),
+                                "recv_counts": (5,)})]
 
 
 def process_allreduce(xs, *, op, comm):
