@@ -174,9 +174,9 @@ def main():
     print(f"{'':12s} {'1 rank, 256':>12s} {'2x128':>9s} {'2x256':>9s} {'strong eff':>11s} "
           f"{'weak eff':>9s}")
     for mode, r in rows.items():
-        print(f"{mode:12s} {r['1 rank']['step'] * 1e3:10.2f}ms {r['2 ranks strong']['step'] * 1e3:7.2f}"
-              f"ms {r['2 ranks weak']['step'] * 1e3:7.2f}ms {r['strong_eff']:10.0%} "
-              f"{r['weak_eff']:8.0%}")
+        ms = [r[k]["step"] * 1e3 for k in ("1 rank", "2 ranks strong", "2 ranks weak")]
+        print(f"{mode:12s} {ms[0]:10.2f}ms {ms[1]:7.2f}ms {ms[2]:7.2f}ms "
+              f"{r['strong_eff']:10.0%} {r['weak_eff']:8.0%}")
     w = rows["chainrule"]["2 ranks weak"]
     ratio = w["allreduce_chainrule"] / w["allreduce_bare_mpi4py"]
     print(f"\ngradient all-reduce, {w['allreduce_elements']} float64 on 2 ranks: chainrule "
