@@ -267,3 +267,42 @@ def test_distributed_without_a_launcher_is_one_process():
     parts = [distributed.shard(data, index=r, count=3) for r in range(3)]
     assert [len(p["x"]) for p in parts] == [3, 3, 4]
     np.testing.assert_array_equal(np.concatenate([p["y"] for p in parts]), data["y"])
+
+
+def _run(code, **env):
+    import os
+    import subprocess
+    import sys
+    src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+    full = {k: v for k, v in os.environ.items()
+            if not k.startswith(("PMI_", "OMPI_", "PMIX_", "MPI_LOCAL"))}
+    full.update(env, PYTHONPATH=src)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env=full)
+
+
+def test_import_and_one_process_pmap_never_import_mpi4py():
+    proc = _run("import sys, numpy as np, chainrule as cr\n"
+                "from chainrule import lax\n"
+                "print(cr.pmap(lambda v: lax.psum(v, 'i'), 'i')(np.ones((2, 3))).sum())\n"
+                "print('mpi4py' in sys.modules)")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["12.0", "False"]
+
+
+def test_a_launch_without_mpi4py_names_the_extra():
+    proc = _run("import sys; sys.modules['mpi4py'] = None\n"
+                "from chainrule import distributed\n"
+                "distributed.initialize()", PMI_SIZE="2", PMI_RANK="0")
+    assert proc.returncode != 0
+    assert "pip install 'chainrule[distributed]'" in proc.stderr
+
+
+def test_asking_for_more_processes_without_a_launcher_warns_once():
+    proc = _run("import warnings; warnings.simplefilter('always')\n"
+                "from chainrule import distributed\n"
+                "distributed.initialize(num_processes=4); distributed.initialize(4)\n"
+                "print(distributed.process_count())")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "1"
+    assert proc.stderr.count("no MPI launcher started this process") == 1
