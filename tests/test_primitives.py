@@ -75,7 +75,7 @@ F32_TOL = {"eps": 1e-3, "atol": 2e-2, "rtol": 2e-2}
 # below reaches them (jit's call primitive is tested in tests/test_jit.py; the
 # collectives only mean something under a vmap or pmap that names their axis:
 # tests/test_collectives.py sweeps them there, tests/test_mpi.py across processes).
-WITHOUT_SAMPLES = {"jit", "psum", "pmax", "pmin", "all_gather", "psum_scatter", "ppermute",
+WITHOUT_SAMPLES = {"jit", "psum", "pmean", "pmax", "pmin", "all_gather", "psum_scatter", "ppermute",
                    "all_to_all", "axis_index"}
 
 

@@ -50,8 +50,15 @@ def psum(x, axis_name):
 
 
 def pmean(x, axis_name):
-    n = axis_size(axis_name)
-    return tree_util.tree_map(lambda s: s / n, psum(x, axis_name))
+    """The mean over the named axis (one reduction, scaled once); integer
+    and boolean values average to float64."""
+    from .core import get_aval, is_float
+    from .numpy import asarray
+
+    def floating(leaf):
+        return leaf if is_float(get_aval(leaf).dtype) else asarray(leaf, dtype=np.float64)
+
+    return _reduce(_c.pmean_p, tree_util.tree_map(floating, x), axis_name)
 
 
 def pmax(x, axis_name):

@@ -543,9 +543,11 @@ def vmap(fun, in_axes=0, out_axes=0, axis_size=None, axis_name=None):
     return _batched_call(fun, in_axes, out_axes, axis_size, named, where)
 
 
-def _batched_call(fun, in_axes, out_axes, axis_size, named, where):
+def _batched_call(fun, in_axes, out_axes, axis_size, named, where, unit_unbatched=False):
     """``vmap``'s body, shared with ``pmap``: ``named(size)`` gives the
-    batch axis's ``NamedAxis`` (or None)."""
+    batch axis's ``NamedAxis`` (or None). With ``unit_unbatched``, an axis of
+    size 1 (pmap's one shard per process) is squeezed away and ``fun`` runs
+    unbatched, only its collectives seeing the axis: no batching rules at all."""
     from .batching import BatchInterpreter, BatchTracer, bdim_to_front, inherited_axis, moveaxis
     from .primitives.collectives import axis_env
 
@@ -579,8 +581,12 @@ def _batched_call(fun, in_axes, out_axes, axis_size, named, where):
         try:
             with new_interpreter(BatchInterpreter, size, axis) as interp:
                 interp.name = where
-                tracers = [x if a is None else BatchTracer(interp, x, a)
-                           for x, a in zip(leaves, norm)]
+                if unit_unbatched and size == 1:
+                    from .numpy import squeeze
+                    tracers = [x if a is None else squeeze(x, a) for x, a in zip(leaves, norm)]
+                else:
+                    tracers = [x if a is None else BatchTracer(interp, x, a)
+                               for x, a in zip(leaves, norm)]
                 out = fun(*tree_unflatten(in_tree, tracers))
                 out_leaves, out_tree = tree_flatten(out)
                 pairs = [interp.unpack(_as_leaf(o, f"{where}: output")) for o in out_leaves]

@@ -62,7 +62,7 @@ def pmap(fun, axis_name=None, *, in_axes=0, out_axes=0, static_broadcasted_argnu
             axes = in_axes
             if isinstance(in_axes, (tuple, list)) and len(in_axes) == n:
                 axes = tuple(in_axes[i] for i in dyn_idx)
-            return _batched_call(call, axes, out_axes, None, named, where)(*dyn_args)
-        return _batched_call(fun, in_axes, out_axes, None, named, where)(*args)
+            return _batched_call(call, axes, out_axes, None, named, where, True)(*dyn_args)
+        return _batched_call(fun, in_axes, out_axes, None, named, where, True)(*args)
 
     return mapped

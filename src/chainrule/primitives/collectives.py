@@ -100,9 +100,10 @@ def _collective(name, *, multiple_results=False):
 # Multi-operand: one bind per pytree, so that pmap sends one buffer.
 
 psum_p = _collective("psum", multiple_results=True)
+pmean_p = _collective("pmean", multiple_results=True)
 pmax_p = _collective("pmax", multiple_results=True)
 pmin_p = _collective("pmin", multiple_results=True)
-_REDUCE = {psum_p: "sum", pmax_p: "max", pmin_p: "min"}
+_REDUCE = {psum_p: "sum", pmean_p: "mean", pmax_p: "max", pmin_p: "min"}
 
 
 def _reduce_aval(prim):
@@ -117,14 +118,21 @@ def _reduce_named(prim):
 
     def named(axis, args, dims, *, axes):
         cnp = _cnp()
+        reduce = {"sum": cnp.sum, "mean": cnp.sum, "max": cnp.max, "min": cnp.min}[op]
         local = []
         for x, d in zip(args, dims):
-            if d is None:
-                local.append(x * axis.size if op == "sum" else x)
+            if d is not None:
+                local.append(reduce(x, axis=d))
+            elif op in ("sum", "mean") and axis.size != 1:   # the same on every entry
+                local.append(x * axis.size)
             else:
-                local.append({"sum": cnp.sum, "max": cnp.max, "min": cnp.min}[op](x, axis=d))
+                local.append(x)
         if axis.comm is not None:
-            local = process_allreduce(local, op=op, comm=axis.comm)
+            # a mean is the sum across processes, scaled once in its own buffer
+            local = process_allreduce(local, op="sum" if op == "mean" else op, comm=axis.comm,
+                                      scale=1.0 / axis.total if op == "mean" else 1.0)
+        elif op == "mean":
+            local = [x / axis.size if axis.size != 1 else x for x in local]
         rest = tuple(a for a in axes if a != axis.name)
         if rest:
             local = prim.bind(*local, axes=rest)
@@ -149,6 +157,19 @@ def _psum_jvp(primals, tangents, out, *, axes):
 
 def _psum_vjp(ct, out, *primals, wants, axes):
     return tuple(psum_p.bind(*ct, axes=axes))
+
+
+def _pmean_jvp(primals, tangents, out, *, axes):
+    nz = [i for i, t in enumerate(tangents) if t is not None]
+    means = pmean_p.bind(*[tangents[i] for i in nz], axes=axes)
+    res = [None] * len(primals)
+    for i, t in zip(nz, means):
+        res[i] = t
+    return res
+
+
+def _pmean_vjp(ct, out, *primals, wants, axes):
+    return tuple(pmean_p.bind(*ct, axes=axes))
 
 
 def _extreme_jvp(prim):
@@ -181,11 +202,12 @@ def _extreme_vjp(prim):
     return vjp
 
 
-for _p in (psum_p, pmax_p, pmin_p):
+for _p in (psum_p, pmean_p, pmax_p, pmin_p):
     _p.abstract_eval = _reduce_aval(_p)
     _p.named = _reduce_named(_p)
     _p.batch = _same_dims_batch(_p)
 psum_p.jvp, psum_p.vjp = _psum_jvp, _psum_vjp
+pmean_p.jvp, pmean_p.vjp = _pmean_jvp, _pmean_vjp
 for _p in (pmax_p, pmin_p):
     _p.jvp, _p.vjp = _extreme_jvp(_p), _extreme_vjp(_p)
 
@@ -493,7 +515,7 @@ axis_index_p.batch = lambda axis_size, args, dims, **p: (axis_index_p.bind(**p),
 axis_index_p.jvp = lambda primals, tangents, out, **p: None
 axis_index_p.vjp = lambda ct, out, *, wants, **p: ()
 
-COLLECTIVES = (psum_p, pmax_p, pmin_p, all_gather_p, psum_scatter_p, ppermute_p,
+COLLECTIVES = (psum_p, pmean_p, pmax_p, pmin_p, all_gather_p, psum_scatter_p, ppermute_p,
                all_to_all_p, axis_index_p)
 
 # ------------------------------------------- across processes (pmap) ---
@@ -537,8 +559,10 @@ process_alltoallv_p.samples = lambda rng: [
                                 "recv_counts": (5,)})]
 
 
-def process_allreduce(xs, *, op, comm):
-    return process_allreduce_p.bind(*xs, op=op, comm=comm)
+def process_allreduce(xs, *, op, comm, scale=1.0):
+    """The elementwise ``op`` over every process's ``xs`` (one message for all
+    of them), times ``scale`` (a mean's division, done in the buffer)."""
+    return process_allreduce_p.bind(*xs, op=op, comm=comm, scale=float(scale))
 
 
 def process_allgather(x, *, comm, counts):
@@ -546,19 +570,19 @@ def process_allgather(x, *, comm, counts):
     return process_allgather_p.bind(x, comm=comm, counts=tuple(counts))
 
 
-def _allreduce_impl(*xs, op, comm):
-    return comm.allreduce([np.asarray(x) for x in xs], op)
+def _allreduce_impl(*xs, op, comm, scale):
+    return comm.allreduce([np.asarray(x) for x in xs], op, scale)
 
 
-def _allreduce_aval(*avals, op, comm):
+def _allreduce_aval(*avals, op, comm, scale):
     return [ShapedArray(tuple(a.shape), np.dtype(a.dtype)) for a in avals]
 
 
-def _allreduce_jvp(primals, tangents, out, *, op, comm):
+def _allreduce_jvp(primals, tangents, out, *, op, comm, scale):
     nz = [i for i, t in enumerate(tangents) if t is not None]
     if op == "sum":
-        summed = process_allreduce([tangents[i] for i in nz], op="sum", comm=comm)
-    else:
+        summed = process_allreduce([tangents[i] for i in nz], op="sum", comm=comm, scale=scale)
+    else:   # max/min: the mean tangent of the processes that attain it
         hits = [(primals[i] == out[i]).astype(tangents[i].dtype) for i in nz]
         both = process_allreduce([tangents[i] * h for i, h in zip(nz, hits)] + hits,
                                  op="sum", comm=comm)
@@ -569,9 +593,9 @@ def _allreduce_jvp(primals, tangents, out, *, op, comm):
     return res
 
 
-def _allreduce_vjp(ct, out, *primals, wants, op, comm):
+def _allreduce_vjp(ct, out, *primals, wants, op, comm, scale):
     if op == "sum":
-        return tuple(process_allreduce(list(ct), op="sum", comm=comm))
+        return tuple(process_allreduce(list(ct), op="sum", comm=comm, scale=scale))
     hits = [(x == m).astype(c.dtype) for x, m, c in zip(primals, out, ct)]
     both = process_allreduce(list(ct) + hits, op="sum", comm=comm)
     n = len(ct)
@@ -634,7 +658,8 @@ def _local_comm():
 
 
 process_allreduce_p.samples = lambda rng: [
-    ((rng.normal(size=(3,)), rng.normal(size=(2, 2))), {"op": "sum", "comm": _local_comm()}),
-    ((rng.normal(size=(4,)),), {"op": "max", "comm": _local_comm()})]
+    ((rng.normal(size=(3,)), rng.normal(size=(2, 2))),
+     {"op": "sum", "comm": _local_comm(), "scale": 0.5}),
+    ((rng.normal(size=(4,)),), {"op": "max", "comm": _local_comm(), "scale": 1.0})]
 process_allgather_p.samples = lambda rng: [
     ((rng.normal(size=(2, 3)),), {"comm": _local_comm(), "counts": (2,)})]
