@@ -67,6 +67,11 @@ def collectives():
         np.testing.assert_allclose(got, ref_g, rtol=1e-10, atol=1e-12, err_msg=name)
         got = cr.jit(cr.grad(lambda x, loss=loss: cnp.sum(cr.pmap(loss, "i")(x))))(X[mine])
         np.testing.assert_allclose(got, ref_g, rtol=1e-10, atol=1e-12, err_msg=name)
+    # results live in reused buffers: earlier results held by the caller must survive
+    psum = cr.pmap(lambda v: lax.psum(v, "i"), "i")
+    held = [psum(X[mine] * k) for k in range(6)]
+    for k, h in enumerate(held):
+        np.testing.assert_allclose(h, np.broadcast_to(X.sum(0) * k, X.shape)[mine], rtol=1e-12)
     # a whole pytree in one collective, mixed dtypes
     tree = {"a": X[mine], "n": np.ones((len(range(G)[mine]), 3), np.int64)}
     out = cr.pmap(lambda t: lax.psum(t, "i"), "i")(tree)
