@@ -91,6 +91,12 @@ def worker(mode, per_rank):
         return [{k: layer[k] - lr * gl[k] for k in layer} for layer, gl in zip(p, g)]
 
     result = {"ranks": ranks, "per_rank": per_rank}
+    try:
+        from threadpoolctl import threadpool_info
+        result["blas"] = [(i.get("internal_api"), i.get("architecture"), i.get("num_threads"))
+                          for i in threadpool_info()]
+    except ImportError:
+        pass
     if mode == "chainrule":
         step = cr.jit(cr.pmap(shard_step, "ranks", in_axes=(None, 0, 0), out_axes=None))
         x, y = x_all[mine][None], y_all[mine][None]
