@@ -306,3 +306,26 @@ def test_asking_for_more_processes_without_a_launcher_warns_once():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "1"
     assert proc.stderr.count("no MPI launcher started this process") == 1
+
+
+@pytest.mark.parametrize("entries", [1, 3])
+def test_collectives_inside_jit_and_loops_with_unbatched_operands(entries):
+    """A jit, scan, while_loop or cond whose operands are not batched still
+    holds collectives over the axis (pmap's one entry per process runs
+    unbatched): the vmap must see them."""
+    x = np.arange(1.0, 4.0)[None].repeat(entries, 0)
+    total = x.sum(0)
+    cases = [
+        (lambda v: cr.jit(lambda v: lax.psum(v, "i"))(v), lambda: total),
+        (lambda v: lax.scan(lambda c, _: (c + lax.psum(c, "i"), None), v, None, length=2)[0],
+         lambda: None),
+        (lambda v: cr.jit(lambda: lax.psum(1.0, "i"))() + 0 * v, lambda: entries + 0 * total),
+        (lambda v: lax.while_loop(lambda c: c[0] < 50, lambda c: c + lax.pmean(c, "i"), v),
+         lambda: None),
+    ]
+    for f, want in cases:
+        got = cr.pmap(f, "i")(x)
+        ref = cr.vmap(f, axis_name="i")(x)   # the batched path
+        np.testing.assert_allclose(got, ref, rtol=1e-14)
+        if want() is not None:
+            np.testing.assert_allclose(got, np.broadcast_to(want(), x.shape))

@@ -48,7 +48,8 @@ class BatchInterpreter(Interpreter):
         if self.axis is not None and getattr(prim, "collective", False) and self._names(
                 prim, params):
             return self._collective(prim, args, owned, params)
-        if not any(owned):
+        if not any(owned) and not (self.axis is not None and _names_axis(params,
+                                                                          self.axis.name)):
             return bind_in(self.parent, prim, args, params)
         if prim.batch is None:
             raise missing_rule(prim, "vmap (batching)")
@@ -81,6 +82,27 @@ class BatchInterpreter(Interpreter):
 
     def unpack(self, x):
         return (x.val, x.bdim) if self.owns(x) else (x, None)
+
+
+def _names_axis(params, name) -> bool:
+    """Whether a primitive's inner Jaxprs (a jit, a loop body, a branch) hold
+    a collective over ``name``: then this vmap must batch it even when none
+    of its operands is batched, or the collective would go unseen."""
+    from .core import ClosedJaxpr, Jaxpr
+    for v in params.values():
+        many = isinstance(v, (list, tuple)) and not isinstance(v, (Jaxpr, ClosedJaxpr))
+        for j in (v if many else (v,)):
+            if isinstance(j, ClosedJaxpr):
+                j = j.jaxpr
+            if isinstance(j, Jaxpr) and _jaxpr_names_axis(j, name):
+                return True
+    return False
+
+
+def _jaxpr_names_axis(jaxpr, name) -> bool:
+    return any((getattr(e.prim, "collective", False)
+                and name in (e.params["axes"] if "axes" in e.params else (e.params["axis_name"],)))
+               or _names_axis(e.params, name) for e in jaxpr.eqns)
 
 
 # ------------------------------------------------------------ helpers ---
