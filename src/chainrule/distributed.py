@@ -8,8 +8,9 @@ job and the same code runs unchanged. ``mpi4py`` is imported only here, and
 only when a launch asks for it: ``pip install 'chainrule[distributed]'``.
 
 A communicator is a small object with ``rank``, ``size``,
-``allreduce(arrays, op)``, ``allgather(array, counts)`` and
-``alltoallv(array, send_counts, recv_counts)``; ``LOCAL`` is the
+``allreduce(arrays, op, scale)``, ``allgather(array, counts)``,
+``alltoallv(array, send_counts, recv_counts)`` and
+``reduce_scatter(array, counts)``; ``LOCAL`` is the
 one-process one, ``MpiCommunicator`` the real one. One ``allreduce`` call
 carries a whole pytree: its leaves are packed by dtype into one contiguous
 buffer, so a model's gradients cost one ``MPI_Allreduce`` per dtype, not one
@@ -46,6 +47,9 @@ class LocalCommunicator:
         return np.array(array, copy=True)
 
     def alltoallv(self, array, send_counts, recv_counts):
+        return np.array(array, copy=True)
+
+    def reduce_scatter(self, array, counts):
         return np.array(array, copy=True)
 
     def __repr__(self):
@@ -166,6 +170,17 @@ class MpiCommunicator:
             self.comm.Alltoallv([send, (list(send_counts), _displacements(send_counts))],
                                 [out, (list(recv_counts), _displacements(recv_counts))])
             return out.copy()
+
+    def reduce_scatter(self, array, counts):
+        array = np.asarray(array)
+        self._handshake("psum_scatter across processes", [array])
+        row = int(np.prod(array.shape[1:], dtype=np.int64))
+        with self._lock:
+            send = self._buffer("send", array.dtype, array.size)
+            send[:] = array.ravel()
+            out = self._buffer("recv", array.dtype, counts[self.rank] * row)
+            self.comm.Reduce_scatter(send, out, [c * row for c in counts], op=self._MPI.SUM)
+            return out.reshape((counts[self.rank],) + array.shape[1:]).copy()
 
     def gather_objects(self, obj):
         return self.comm.allgather(obj)

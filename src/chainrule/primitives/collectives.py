@@ -293,7 +293,10 @@ def _scatter_aval(x, *, axis_name, scatter_dimension, tiled, size):
 def _scatter_named(ax, args, dims, *, axis_name, scatter_dimension, tiled, size):
     cnp = _cnp()
     (x,), (d,) = args, dims
-    (total,), _ = _reduce_named(psum_p)(ax, [x], [d], axes=(axis_name,))
+    if ax.comm is None:
+        (total,), _ = _reduce_named(psum_p)(ax, [x], [d], axes=(axis_name,))
+    else:   # the local sum; the sum across processes comes with the scatter
+        total = cnp.sum(x, axis=d) if d is not None else x * ax.size if ax.size != 1 else x
     parts = cnp.moveaxis(total, scatter_dimension, 0)
     shape = list(cnp.shape(parts))
     parts = cnp.reshape(parts, [size, shape[0] // size] + shape[1:])
@@ -301,8 +304,8 @@ def _scatter_named(ax, args, dims, *, axis_name, scatter_dimension, tiled, size)
         parts = cnp.reshape(parts, [size] + shape[1:])
     else:
         parts = cnp.moveaxis(parts, 1, scatter_dimension + 1)
-    if ax.comm is not None or ax.offset:
-        parts = parts[ax.offset:ax.offset + ax.size]
+    if ax.comm is not None:   # one MPI_Reduce_scatter: each rank receives its rows' sums
+        parts = process_reduce_scatter(parts, comm=ax.comm, counts=ax.counts)
     return [parts], [0]
 
 
@@ -606,6 +609,40 @@ def _allreduce_batch(axis_size, args, dims, **params):
     return process_allreduce_p.bind(*args, **params), list(dims)
 
 
+process_reduce_scatter_p = Primitive("process_reduce_scatter")
+
+
+def process_reduce_scatter(x, *, comm, counts):
+    """The sum over processes of ``x`` (rows of every rank, in rank order),
+    of which this process receives its ``counts[rank]`` rows."""
+    return process_reduce_scatter_p.bind(x, comm=comm, counts=tuple(counts))
+
+
+def _reduce_scatter_aval(x, *, comm, counts):
+    if not x.shape or x.shape[0] != sum(counts):
+        raise ValueError(f"process_reduce_scatter: operand of shape {tuple(x.shape)} does not "
+                         f"have the {sum(counts)} rows of all processes first")
+    return ShapedArray((counts[comm.rank],) + tuple(x.shape[1:]), x.dtype)
+
+
+def _reduce_scatter_batch(axis_size, args, dims, *, comm, counts):
+    from ..batching import moveaxis
+    (x,), (d,) = args, dims
+    if d != 1:
+        x = moveaxis(x, d, 1)
+    return process_reduce_scatter(x, comm=comm, counts=counts), 1
+
+
+process_reduce_scatter_p.impl = lambda x, *, comm, counts: comm.reduce_scatter(
+    np.asarray(x), counts)
+process_reduce_scatter_p.abstract_eval = _reduce_scatter_aval
+process_reduce_scatter_p.jvp = lambda primals, tangents, out, **p: (
+    process_reduce_scatter_p.bind(tangents[0], **p))
+process_reduce_scatter_p.vjp = lambda ct, out, x, *, wants, comm, counts: (
+    process_allgather(ct, comm=comm, counts=counts),)
+process_reduce_scatter_p.batch = _reduce_scatter_batch
+
+
 def _allgather_impl(x, *, comm, counts):
     return comm.allgather(np.asarray(x), counts)
 
@@ -624,9 +661,7 @@ def _allgather_jvp(primals, tangents, out, *, comm, counts):
 
 
 def _allgather_vjp(ct, out, x, *, wants, comm, counts):
-    (total,) = process_allreduce([ct], op="sum", comm=comm)
-    start = sum(counts[:comm.rank])
-    return (total[start:start + counts[comm.rank]],)
+    return (process_reduce_scatter(ct, comm=comm, counts=counts),)
 
 
 def _allgather_batch(axis_size, args, dims, *, comm, counts):
@@ -661,5 +696,7 @@ process_allreduce_p.samples = lambda rng: [
     ((rng.normal(size=(3,)), rng.normal(size=(2, 2))),
      {"op": "sum", "comm": _local_comm(), "scale": 0.5}),
     ((rng.normal(size=(4,)),), {"op": "max", "comm": _local_comm(), "scale": 1.0})]
+process_reduce_scatter_p.samples = lambda rng: [
+    ((rng.normal(size=(3, 2)),), {"comm": _local_comm(), "counts": (3,)})]
 process_allgather_p.samples = lambda rng: [
     ((rng.normal(size=(2, 3)),), {"comm": _local_comm(), "counts": (2,)})]
