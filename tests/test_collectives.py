@@ -329,3 +329,30 @@ def test_collectives_inside_jit_and_loops_with_unbatched_operands(entries):
         np.testing.assert_allclose(got, ref, rtol=1e-14)
         if want() is not None:
             np.testing.assert_allclose(got, np.broadcast_to(want(), x.shape))
+
+
+def test_custom_rules_and_checkpoint_keep_the_axis():
+    x = np.arange(4.0)
+
+    @cr.custom_jvp
+    def f(x):
+        return lax.psum(x, "i") * 2.0
+
+    @f.defjvp
+    def f_jvp(p, t):
+        return f(p[0]), lax.psum(t[0], "i") * 2.0
+
+    @cr.custom_vjp
+    def g(x):
+        return lax.pmean(x, "i")
+
+    g.defvjp(lambda x: (g(x), None), lambda r, c: (lax.pmean(c, "i"),))
+    np.testing.assert_allclose(named(f)(x), np.full(4, 12.0))
+    np.testing.assert_allclose(named(cr.grad(f))(x), np.full(4, 8.0))
+    np.testing.assert_allclose(cr.jvp(named(f), (x,), (np.ones(4),))[1], np.full(4, 8.0))
+    np.testing.assert_allclose(named(cr.grad(g))(x), np.ones(4))
+    # the custom backward pass runs after the vmap has returned
+    np.testing.assert_allclose(cr.grad(lambda x: cnp.sum(named(g)(x)))(x), np.ones(4))
+    sq = cr.checkpoint(lambda v: lax.psum(v * v, "i"))
+    np.testing.assert_allclose(cr.grad(lambda x: cnp.sum(named(sq)(x)))(x), 8 * x)
+    np.testing.assert_allclose(named(cr.grad(sq))(x), 8 * x)

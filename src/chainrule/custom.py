@@ -43,7 +43,10 @@ def _transpose_linear(linear_fun, example_in, cts):
 
 def _vmapped(fun):
     from .api import vmap
-    return lambda *args: vmap(fun)(*args)
+    # made now, inside the batching rule, so that it keeps the vmap's axis
+    # name for collectives in rules that run later (a backward pass)
+    batched = vmap(fun)
+    return lambda *args: batched(*args)
 
 
 def _split(args, nondiff_argnums):
