@@ -1,13 +1,14 @@
 """Collectives over a named axis (``psum``, ``all_gather``, ``ppermute``, ...)
-and the two cross-process operations they are built from under ``pmap``.
+and the cross-process operations they are built from under ``pmap``.
 
 A collective names an axis; the ``vmap`` (or ``pmap``) that introduced that
 name carries it out. Its ``named`` rule rewrites the collective as ordinary
 operations over the batch axis (a sum over the batched axis is a ``psum``),
-and, under ``pmap``, finishes it across processes with ``process_allreduce``
-or ``process_allgather``, primitives that call the job's communicator
-(``chainrule.distributed``). A ``vmap`` over another name treats a collective
-as elementwise over its own batch (``batch`` rules). Reverse mode uses the
+and, under ``pmap``, finishes it across processes with ``process_allreduce``,
+``process_allgather``, ``process_alltoallv`` or ``process_reduce_scatter``,
+primitives that call the job's communicator (``chainrule.distributed``).
+A ``vmap`` over another name treats a collective as elementwise over its own
+batch (``batch`` rules). Reverse mode uses the
 SPMD transposes (``psum``'s is ``psum``; ``all_gather``'s is
 ``psum_scatter``), so ``vmap(grad(f))`` and ``grad`` of a summed ``vmap``
 agree, and each rank's gradient is that of the sum of every rank's loss.
@@ -64,10 +65,6 @@ def check_bound(op, axes):
             f"of an enclosing vmap(f, axis_name={missing[0]!r}) or pmap(f, "
             f"axis_name={missing[0]!r}); the names bound here are "
             f"{sorted(map(repr, bound)) or 'none'}.")
-
-
-def _names(axis_name):
-    return tuple(axis_name) if isinstance(axis_name, (tuple, list)) else (axis_name,)
 
 
 # ------------------------------------------------ helpers on the batch ---
@@ -420,7 +417,7 @@ def _a2a_aval(x, *, axis_name, split_axis, concat_axis, tiled, size):
     check_bound("all_to_all", (axis_name,))
     shape = list(x.shape)
     nd = len(shape)
-    if not (0 <= split_axis < nd and 0 <= concat_axis < nd + (0 if tiled else 0)):
+    if not (0 <= split_axis < nd and 0 <= concat_axis < nd):
         raise ValueError(f"all_to_all: split_axis={split_axis} or concat_axis={concat_axis} "
                          f"is out of range for an operand of shape {tuple(x.shape)}")
     if tiled:
