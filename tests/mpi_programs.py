@@ -72,6 +72,10 @@ def collectives():
     held = [psum(X[mine] * k) for k in range(6)]
     for k, h in enumerate(held):
         np.testing.assert_allclose(h, np.broadcast_to(X.sum(0) * k, X.shape)[mine], rtol=1e-12)
+    flags = cr.pmap(lambda v: (lax.pmax(v[0, 0] > 0, "i"), lax.psum(v[0, 0] > 0, "i"),
+                               lax.pmin(lax.axis_index("i"), "i")), "i")(X[mine])
+    assert flags[0].dtype == np.bool_ and (flags[0] == (X[:, 0, 0] > 0).any()).all()
+    assert (flags[1] == (X[:, 0, 0] > 0).sum()).all() and (flags[2] == 0).all()
     # a whole pytree in one collective, mixed dtypes
     tree = {"a": X[mine], "n": np.ones((len(range(G)[mine]), 3), np.int64)}
     out = cr.pmap(lambda t: lax.psum(t, "i"), "i")(tree)

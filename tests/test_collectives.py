@@ -356,3 +356,15 @@ def test_custom_rules_and_checkpoint_keep_the_axis():
     sq = cr.checkpoint(lambda v: lax.psum(v * v, "i"))
     np.testing.assert_allclose(cr.grad(lambda x: cnp.sum(named(sq)(x)))(x), 8 * x)
     np.testing.assert_allclose(named(cr.grad(sq))(x), 8 * x)
+
+
+def test_integer_and_boolean_dtypes():
+    v = np.arange(4.0)
+    ints = v.astype(np.int32)
+    out = named(lambda v, k: (lax.psum(v > 1, "i"), lax.pmax(v > 1, "i"), lax.psum(3, "i"),
+                              lax.pmean(k, "i"), lax.pmin(k, "i")))(v, ints)
+    assert out[0].dtype == np.int64 and out[0].tolist() == [2] * 4
+    assert out[1].dtype == np.bool_ and out[1].all()
+    assert out[2].tolist() == [12] * 4
+    assert out[3].dtype == np.float64 and out[3].tolist() == [1.5] * 4
+    assert out[4].dtype == np.int32 and out[4].tolist() == [0] * 4

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import tree_util
+from .core import get_aval, is_float
 from .primitives import collectives as _c
 
 __all__ = ["psum", "pmean", "pmax", "pmin", "all_gather", "psum_scatter", "ppermute",
@@ -44,19 +45,25 @@ def _reduce(prim, x, axis_name):
     return tree_util.tree_unflatten(tree, list(prim.bind(*leaves, axes=axes)) if leaves else [])
 
 
+def _cast(leaf, dtype):
+    from .numpy import asarray
+    return asarray(leaf).astype(dtype)
+
+
 def psum(x, axis_name):
-    """The sum over the named axis, the same on every entry along it."""
-    return _reduce(_c.psum_p, x, axis_name)
+    """The sum over the named axis, the same on every entry along it
+    (booleans count as int64, as in NumPy's ``sum``)."""
+    def countable(leaf):
+        return _cast(leaf, np.int64) if get_aval(leaf).dtype == np.bool_ else leaf
+
+    return _reduce(_c.psum_p, tree_util.tree_map(countable, x), axis_name)
 
 
 def pmean(x, axis_name):
     """The mean over the named axis (one reduction, scaled once); integer
     and boolean values average to float64."""
-    from .core import get_aval, is_float
-    from .numpy import asarray
-
     def floating(leaf):
-        return leaf if is_float(get_aval(leaf).dtype) else asarray(leaf, dtype=np.float64)
+        return leaf if is_float(get_aval(leaf).dtype) else _cast(leaf, np.float64)
 
     return _reduce(_c.pmean_p, tree_util.tree_map(floating, x), axis_name)
 
