@@ -28,7 +28,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIZES = [784, 512, 512, 10]
 BATCH = 256
-REPEATS = 7
+REPEATS = 15
 
 
 def _pin_by_rank():

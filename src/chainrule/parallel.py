@@ -30,7 +30,9 @@ def pmap(fun, axis_name=None, *, in_axes=0, out_axes=0, static_broadcasted_argnu
     where the axis is the concatenation of every process's shard in rank
     order. Returns this process's entries of the result. Collectives such as
     ``lax.pmean(grads, axis_name)`` see the whole axis: one message per
-    collective for a whole pytree."""
+    collective for a whole pytree. Like JAX's, the mapped function is
+    compiled (``jit``, with the static arguments as ``static_argnums``)."""
+    from .jit import jit
     from . import distributed
     from .primitives.collectives import NamedAxis
 
@@ -65,4 +67,4 @@ def pmap(fun, axis_name=None, *, in_axes=0, out_axes=0, static_broadcasted_argnu
             return _batched_call(call, axes, out_axes, None, named, where, True)(*dyn_args)
         return _batched_call(fun, in_axes, out_axes, None, named, where, True)(*args)
 
-    return mapped
+    return jit(mapped, static_argnums=static)
