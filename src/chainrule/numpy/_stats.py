@@ -87,16 +87,6 @@ def trapezoid(y, x=None, dx=1.0, axis=-1):
 
 # ----------------------------------------------------------- convolution ---
 
-def _shifted_rows(a, m):
-    """Rows ``j = 0..m-1`` holding ``a`` shifted right by ``j`` (length
-    ``n + m - 1``, zeros elsewhere): ``a`` padded to ``n + m``, repeated ``m``
-    times and cut short by ``m`` elements, so each row starts one later."""
-    n = a.shape[0]
-    padded = sh.pad(a, ((0, m, 0),))
-    flat = sh.reshape(sh.broadcast_to(padded, (m, n + m)), (m * (n + m),))
-    return sh.reshape(_range(flat, 0, m * (n + m - 1), 0), (m, n + m - 1))
-
-
 def _conv1d(a, v, mode, fname, flip_v, conj_v):
     """NumPy's 1-D convolve/correlate as one ``conv_general_dilated``."""
     from .._lax_conv import correlate_window
