@@ -32,8 +32,8 @@ def pmap(fun, axis_name=None, *, in_axes=0, out_axes=0, static_broadcasted_argnu
     ``lax.pmean(grads, axis_name)`` see the whole axis: one message per
     collective for a whole pytree. Like JAX's, the mapped function is
     compiled (``jit``, with the static arguments as ``static_argnums``)."""
-    from .jit import jit
     from . import distributed
+    from .jit import jit
     from .primitives.collectives import NamedAxis
 
     static = ((static_broadcasted_argnums,) if isinstance(static_broadcasted_argnums, int)
