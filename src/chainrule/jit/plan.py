@@ -280,6 +280,7 @@ class Executable:
         # kernels this plan (or a control-flow body in it) runs with NumPy
         # until the compile process delivers them (the tiered path)
         self.pending: list[str] = []
+        self.uncompiled = 0   # kernels on NumPy for now (or for good: the compiler died)
         tiered = cache.asynchronous()
         _building().append(self.pending)
         try:
@@ -338,6 +339,7 @@ class Executable:
                 ops.extend(("call", e) for e in k.order)
                 continue
             if disp is None:   # being compiled, or no compile process: NumPy for now
+                self.uncompiled += 1
                 self.fallbacks.append(k)
                 ops.extend(("call", e) for e in k.order)
                 continue
@@ -542,7 +544,7 @@ class Executable:
                     + body)
         self.source = head + body
         self.run = self._compile(self.source, g)
-        self.tier = "NumPy" if self.pending else "compiled"
+        self.tier = "NumPy" if self.uncompiled else "compiled"
 
     # -- tiers ----------------------------------------------------------------
     def tiered(self, where):
@@ -562,7 +564,7 @@ class Executable:
             self.upgrade()
         if _log.isEnabledFor(logging.INFO):
             _log.info("%s: call on the %s tier%s", self._where, self.tier,
-                      f" ({len(self.pending)} kernel(s) compiling)" if self.pending else "")
+                      f" ({len(set(self.pending))} kernel(s) compiling)" if self.pending else "")
         return self._plan_run(*args)
 
     def upgrade(self, wait=False):
@@ -579,12 +581,12 @@ class Executable:
                                     and not any(cache.settled(s) for s in self.pending)):
                 return
             new = Executable(self.closed, self.steps, self.name)
-            for name in ("fallbacks", "pending", "source", "arena_bytes", "_pieces",
-                         "tier"):
+            for name in ("fallbacks", "pending", "uncompiled", "source", "arena_bytes",
+                         "_pieces", "tier"):
                 setattr(self, name, getattr(new, name))
             self._plan_run = new.run
             _log.info("%s: now on the %s tier%s", self._where, self.tier,
-                      f" ({len(self.pending)} kernel(s) still compiling)"
+                      f" ({len(set(self.pending))} kernel(s) still compiling)"
                       if self.pending else "")
             if not self.pending and not _log.isEnabledFor(logging.INFO):
                 self.run = new.run   # nothing left to check per call
