@@ -89,12 +89,26 @@ def cache_dir() -> Path | None:
 def _environment() -> str:
     """Everything besides the source that the machine code depends on."""
     if not _versions:
-        from importlib.metadata import version
+        import llvmlite
         vmath = hashlib.sha256(Path(__file__).with_name("vmath.py").read_bytes()).hexdigest()
         _versions.append("\n".join([
-            version("numba"), version("llvmlite"), np.__version__, sys.version.split()[0],
+            _numba_version(), llvmlite.__version__, np.__version__, sys.version.split()[0],
             _chainrule_version(), vmath[:16], native.host()]))
     return _versions[0]
+
+
+def _numba_version() -> str:
+    """Numba's version, without importing Numba (or ``importlib.metadata``,
+    a sixth of a cold jit call): the text of its generated ``_version.py``,
+    which holds the version and the revision it was built from."""
+    import importlib.util
+    spec = importlib.util.find_spec("numba")
+    try:
+        text = Path(spec.submodule_search_locations[0], "_version.py").read_bytes()
+        return "numba " + hashlib.sha256(text).hexdigest()[:16]
+    except (AttributeError, TypeError, IndexError, OSError):
+        from importlib.metadata import version
+        return version("numba")
 
 
 def _key(source) -> str:

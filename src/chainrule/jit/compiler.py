@@ -38,10 +38,16 @@ class _Client:
     """The user's side: the compile process, the reader of its answers."""
 
     def __init__(self, on_answer):
-        pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
-            __file__))))
-        code = (f"import sys; sys.path.insert(0, {pkg_parent!r}); "
-                "from chainrule.jit.compiler import main; main()")
+        from .cache import _chainrule_version
+        jit_dir = os.path.dirname(os.path.abspath(__file__))
+        # chainrule and chainrule.jit as bare packages: the compile process needs
+        # cache, native, rt and vmath, not the library (a fifth of a second)
+        code = ("import sys, types\n"
+                f"pkg = types.ModuleType('chainrule'); pkg.__path__ = "
+                f"[{os.path.dirname(jit_dir)!r}]; pkg.__version__ = {_chainrule_version()!r}\n"
+                f"jit = types.ModuleType('chainrule.jit'); jit.__path__ = [{jit_dir!r}]\n"
+                "pkg.jit = jit; sys.modules.update({'chainrule': pkg, 'chainrule.jit': jit})\n"
+                "from chainrule.jit.compiler import main; main()\n")
         quiet = os.environ.get("CHAINRULE_LOG_COMPILES", "") in ("", "0")
         self.pid = os.getpid()
         self.died = None      # why the compile process ended, once it has
