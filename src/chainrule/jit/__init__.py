@@ -496,6 +496,12 @@ def jit(fun=None, *, static_argnums=(), static_argnames=()):
     (hashable) are fixed at trace time and part of the cache key; all other
     arguments are traced by shape and dtype, so Python control flow must not
     depend on their values. Usable as a decorator, with or without arguments.
+
+    With ``config.jit_compile == "async"`` (the default) a new signature runs
+    at once with NumPy implementations while a compile process compiles its
+    kernels, which replace them between calls; ``"sync"`` compiles first.
+    ``jit(f).lower(*args)`` shows the plan, ``.compile()`` waits for the
+    compiled tier and returns a callable.
     """
     if fun is None:
         return lambda f: JitFunction(f, static_argnums, static_argnames)
