@@ -282,8 +282,9 @@ def _answer(answer):
         start = time.perf_counter()
         with _lock:
             fn = _from_disk(Path(req["path"]))
+            if fn is not None:
+                stats["kernel_disk_loads"] += 1
         if fn is not None:
-            stats["kernel_disk_loads"] += 1
             log.info("kernel %s compiled by the compile process, loaded (%.3f s)", key[:12],
                      time.perf_counter() - start)
     with _lock:
@@ -311,8 +312,9 @@ def request(source: str):
             return fn
         if key in _failed:
             raise RuntimeError(_failed[key])
-        if key in _requests:
-            return PENDING
+        req = _requests.get(key)
+        if req is not None and req["pid"] == os.getpid():
+            return PENDING   # (a forked child asks its own compile process again)
         path = entry_path(cache_dir(), key)
         fn = _from_disk(path)
         if fn is not None:
@@ -322,7 +324,8 @@ def request(source: str):
         c = compiler.current()
         if c is not None and c.died is not None:
             return None
-        _requests[key] = {"source": source, "path": str(path), "done": threading.Event()}
+        _requests[key] = {"source": source, "path": str(path), "done": threading.Event(),
+                          "pid": os.getpid()}
     c = compiler.client(_answer)
     if not c.send({"key": key, "source": source, "path": str(path)}):
         return None

@@ -39,6 +39,7 @@ import weakref
 
 import numpy as np
 
+from ..config import config
 from ..core import ClosedJaxpr, Literal, Var
 from . import cache, native
 from .codegen import CodegenError, checked, generate, scratch
@@ -296,6 +297,8 @@ class Executable:
         waiting = [src for src, fn in zip(sources, fns) if fn is cache.PENDING]
         for pending in _building():
             pending.extend(waiting)
+        if any(fn is None for fn in fns):   # the compile process died
+            cache.compiler_warning(stacklevel=6)
         if waiting or any(fn is None for fn in fns):
             return None, None
         exact = None
@@ -560,7 +563,7 @@ class Executable:
         return self
 
     def _run_tiered(self, *args):
-        if self.pending and (cache.generation != self._seen or not cache.asynchronous()):
+        if self.pending and (cache.generation != self._seen or config.jit_compile == "sync"):
             self.upgrade()
         if _log.isEnabledFor(logging.INFO):
             _log.info("%s: call on the %s tier%s", self._where, self.tier,
