@@ -236,3 +236,42 @@ def test_compile_process_never_outlives_its_parent(tmp_path):
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(pid)
+
+
+def test_threads_share_one_compile_process(tmp_path):
+    out, _ = _run("""
+        import subprocess, threading
+        started = []
+        popen = subprocess.Popen
+
+        def counting(*a, **k):
+            started.append(a)
+            return popen(*a, **k)
+
+        subprocess.Popen = counting
+        g = cr.jit(cr.grad(loss))
+        h = cr.jit(lambda w, x: cnp.tanh(x @ w) * 2.0)
+        results, errors = [], []
+
+        def work(f, ref):
+            try:
+                for _ in range(5):
+                    results.append(bool(np.allclose(f(w, x), ref, rtol=1e-12, atol=1e-13)))
+                f.lower(w, x).compile()
+                results.append(bool(np.allclose(f(w, x), ref, rtol=1e-12, atol=1e-13)))
+            except Exception as err:   # reported below
+                errors.append(repr(err))
+
+        threads = [threading.Thread(target=work, args=(f, ref)) for f, ref in
+                   [(g, reference(w, x)), (h, 2.0 * np.tanh(x @ w))] * 3]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        print(json.dumps({"ok": all(results), "n": len(results), "errors": errors,
+                          "started": len(started), "tiers": [plan(g).tier, plan(h).tier],
+                          "numba": "numba" in sys.modules}))
+    """, tmp_path)
+    assert out["errors"] == [] and out["ok"] and out["n"] == 36
+    assert out["started"] == 1
+    assert out["tiers"] == ["compiled", "compiled"] and out["numba"] is False
