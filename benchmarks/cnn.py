@@ -46,6 +46,7 @@ import numpy as np  # noqa: E402
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(_HERE, "..", "src"))
+os.environ.setdefault("CHAINRULE_JIT_COMPILE", "sync")  # time compiled kernels from call one
 import chainrule as cr  # noqa: E402
 import chainrule.nn as crnn  # noqa: E402
 import chainrule.numpy as cnp  # noqa: E402

@@ -60,6 +60,7 @@ def worker(mode, per_rank):
     _pin_by_rank()
     import numpy as np
     sys.path.insert(0, os.path.join(HERE, "..", "src"))
+    os.environ.setdefault("CHAINRULE_JIT_COMPILE", "sync")  # time compiled kernels from call one
     import chainrule as cr
     import chainrule.nn as nn
     import chainrule.numpy as cnp

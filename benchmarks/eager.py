@@ -65,6 +65,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
 from _shared import git_revision  # noqa: E402  # benchmarks/_shared.py
 
+os.environ.setdefault("CHAINRULE_JIT_COMPILE", "sync")  # time compiled kernels from call one
 import chainrule as cr  # noqa: E402
 import chainrule.nn as cnn  # noqa: E402
 import chainrule.numpy as cnp  # noqa: E402

@@ -37,6 +37,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+os.environ.setdefault("CHAINRULE_JIT_COMPILE", "sync")  # time compiled kernels from call one
 import chainrule as cr  # noqa: E402
 import chainrule.numpy as cnp  # noqa: E402
 from chainrule.cost import advise, calibrate  # noqa: E402

@@ -42,6 +42,7 @@ import tracemalloc
 import numpy as np
 from _shared import git_revision  # benchmarks/_shared.py
 
+os.environ.setdefault("CHAINRULE_JIT_COMPILE", "sync")  # time compiled kernels from call one
 import chainrule as cr
 import chainrule.numpy as cnp
 from chainrule import checkpoint, checkpoint_policies, lax

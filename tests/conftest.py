@@ -4,6 +4,11 @@ import os
 
 import pytest
 
+# Kernels compile in the test process before a jit call returns, so that tests
+# counting compiles or comparing compiled results see the compiled tier every
+# time (and subprocesses inherit it); tests/test_jit_tiered.py tests "async".
+os.environ.setdefault("CHAINRULE_JIT_COMPILE", "sync")
+
 
 @pytest.fixture(scope="module")
 def jit_cache_dir(tmp_path_factory):

@@ -4,6 +4,12 @@
 makes every primitive check its result: the first NaN raises
 ``FloatingPointError`` naming the primitive, whether it came from the
 forward pass or from a JVP/VJP rule, and the line of user code that led to it.
+
+``jit_compile`` (or ``CHAINRULE_JIT_COMPILE``) says when ``jit`` waits for
+Numba: ``"async"`` (the default) runs a new plan at once with NumPy
+implementations while a compile process compiles its kernels, and swaps
+them in as they arrive (``chainrule/jit/compiler.py``); ``"sync"`` compiles
+every kernel in this process before the first call returns.
 """
 
 from __future__ import annotations
@@ -16,6 +22,9 @@ import traceback
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
+_JIT_COMPILE = ("async", "sync")
+
+
 class _Config:
     def __init__(self):
         self.debug_nans = os.environ.get("CHAINRULE_DEBUG_NANS", "") not in ("", "0")
@@ -23,10 +32,17 @@ class _Config:
         # shapes and dtypes (one small extra message per collective)
         self.debug_collectives = os.environ.get("CHAINRULE_DEBUG_COLLECTIVES", "") not in (
             "", "0")
+        self.jit_compile = os.environ.get("CHAINRULE_JIT_COMPILE", "") or "async"
+        if self.jit_compile not in _JIT_COMPILE:
+            raise ValueError(f"CHAINRULE_JIT_COMPILE must be one of {_JIT_COMPILE}, got "
+                             f"{self.jit_compile!r}")
 
     def update(self, name, value):
         if not hasattr(self, name):
             raise AttributeError(f"chainrule.config has no option {name!r}")
+        if name == "jit_compile" and value not in _JIT_COMPILE:
+            raise ValueError(f"config.update('jit_compile', ...): expected one of "
+                             f"{_JIT_COMPILE}, got {value!r}")
         setattr(self, name, value)
 
 

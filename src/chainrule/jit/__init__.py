@@ -93,8 +93,9 @@ class JitJaxpr(ClosedJaxpr):
             with _trace_lock:
                 ex = self.__dict__.get("_executable")
                 if ex is None:
+                    name = getattr(self, "_name", "jit")
                     ex = self.__dict__["_executable"] = compile_jaxpr(
-                        self, getattr(self, "_name", "jit"))
+                        self, name).tiered(f"jit({name})")
         return ex
 
 
@@ -435,7 +436,7 @@ class JitFunction:
         key = (in_tree, tuple((tuple(np.shape(x)), np.dtype(x.dtype)) for x in leaves), static)
         with _trace_lock:
             entry = self._entries.get(key) or self._trace(args, static, in_tree, leaves, key)
-        return Lowered(entry.closed, entry.closed.executable())
+        return Lowered(entry.closed, entry.closed.executable(), self)
 
 
 def _aval(x):
@@ -444,15 +445,46 @@ def _aval(x):
 
 
 class Lowered:
-    def __init__(self, closed, executable):
-        self.jaxpr, self.executable = closed, executable
+    """``jit(f).lower(*args)``: the plan for these arguments, as it runs now
+    (kernels still being compiled show as NumPy fallbacks)."""
+
+    def __init__(self, closed, executable, fun=None):
+        self.jaxpr, self.executable, self._fun = closed, executable, fun
 
     @property
     def kernels(self):
         return self.executable.kernels
 
+    def compile(self):
+        """Wait for the compiled tier: every kernel the plan runs compiled
+        (by the compile process, or here in ``"sync"`` mode), or known to stay
+        on NumPy. Returns a ``Compiled``, called like the jit function."""
+        ex = self.executable
+        if getattr(ex, "pending", None):
+            ex.upgrade(wait=True)
+        return Compiled(self)
+
     def __str__(self):
         return self.executable.describe()
+
+    __repr__ = __str__
+
+
+class Compiled:
+    """``jit(f).lower(*args).compile()``: the jit function on its compiled tier."""
+
+    def __init__(self, lowered):
+        self.lowered = lowered
+
+    @property
+    def tier(self):
+        return self.lowered.executable.tier
+
+    def __call__(self, *args, **kwargs):
+        return self.lowered._fun(*args, **kwargs)
+
+    def __str__(self):
+        return str(self.lowered)
 
     __repr__ = __str__
 
@@ -464,6 +496,12 @@ def jit(fun=None, *, static_argnums=(), static_argnames=()):
     (hashable) are fixed at trace time and part of the cache key; all other
     arguments are traced by shape and dtype, so Python control flow must not
     depend on their values. Usable as a decorator, with or without arguments.
+
+    With ``config.jit_compile == "async"`` (the default) a new signature runs
+    at once with NumPy implementations while a compile process compiles its
+    kernels, which replace them between calls; ``"sync"`` compiles first.
+    ``jit(f).lower(*args)`` shows the plan, ``.compile()`` waits for the
+    compiled tier and returns a callable.
     """
     if fun is None:
         return lambda f: JitFunction(f, static_argnums, static_argnames)

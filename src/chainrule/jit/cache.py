@@ -89,12 +89,26 @@ def cache_dir() -> Path | None:
 def _environment() -> str:
     """Everything besides the source that the machine code depends on."""
     if not _versions:
-        from importlib.metadata import version
+        import llvmlite
         vmath = hashlib.sha256(Path(__file__).with_name("vmath.py").read_bytes()).hexdigest()
         _versions.append("\n".join([
-            version("numba"), version("llvmlite"), np.__version__, sys.version.split()[0],
+            _numba_version(), llvmlite.__version__, np.__version__, sys.version.split()[0],
             _chainrule_version(), vmath[:16], native.host()]))
     return _versions[0]
+
+
+def _numba_version() -> str:
+    """Numba's version, without importing Numba (or ``importlib.metadata``,
+    a sixth of a cold jit call): the text of its generated ``_version.py``,
+    which holds the version and the revision it was built from."""
+    import importlib.util
+    spec = importlib.util.find_spec("numba")
+    try:
+        text = Path(spec.submodule_search_locations[0], "_version.py").read_bytes()
+        return "numba " + hashlib.sha256(text).hexdigest()[:16]
+    except (AttributeError, TypeError, IndexError, OSError):
+        from importlib.metadata import version
+        return version("numba")
 
 
 def _key(source) -> str:
@@ -228,3 +242,117 @@ def _compile_kernel(source: str):
                               stacklevel=3)
     _memory[key] = fn
     return fn
+
+
+# ------------------------------------------------------ the tiered path ---
+# config.jit_compile == "async": kernels come from the compile process
+# (compiler.py) and are swapped into plans between calls (plan.Executable).
+
+# bumped whenever a requested kernel settles (loaded, failed, or the compile
+# process died): plans waiting for kernels rebuild when it changes
+generation = 0
+_requests: dict[str, dict] = {}   # key -> {"source", "path", "done": Event, "error"}
+_failed: dict[str, str] = {}      # key -> why the compile process could not compile it
+PENDING = object()                # request(): the kernel is being compiled
+
+
+def asynchronous() -> bool:
+    """Whether kernels are compiled in the compile process (the disk cache is
+    how they come back, so without one they are compiled here)."""
+    from ..config import config
+    return config.jit_compile == "async" and cache_dir() is not None
+
+
+def _answer(answer):
+    """The compile process answered (``answer``) or died (None)."""
+    global generation
+    if answer is None:
+        with _lock:
+            for req in _requests.values():
+                req["done"].set()
+            _requests.clear()
+            generation += 1
+        return
+    key = answer.get("key")
+    req = _requests.get(key)
+    if req is None:
+        return
+    fn = None
+    if "path" in answer:
+        start = time.perf_counter()
+        with _lock:
+            fn = _from_disk(Path(req["path"]))
+            if fn is not None:
+                stats["kernel_disk_loads"] += 1
+        if fn is not None:
+            log.info("kernel %s compiled by the compile process, loaded (%.3f s)", key[:12],
+                     time.perf_counter() - start)
+    with _lock:
+        if fn is not None:
+            _memory[key] = fn
+        else:
+            _failed[key] = answer.get("error") or "its cache entry did not load"
+            log.info("kernel %s: the compile process could not compile it (%s)", key[:12],
+                     _failed[key])
+        _requests.pop(key, None)
+        generation += 1
+    req["done"].set()
+
+
+def request(source: str):
+    """The compiled kernel for ``source`` if it is in memory or on disk; else
+    ``PENDING`` (sent to the compile process), None when the compile process
+    is dead, or a ``RuntimeError`` raised when it could not compile it."""
+    from . import compiler
+    key = _key(source)
+    with _lock:
+        fn = _memory.get(key)
+        if fn is not None:
+            stats["kernel_memory_hits"] += 1
+            return fn
+        if key in _failed:
+            raise RuntimeError(_failed[key])
+        req = _requests.get(key)
+        if req is not None and req["pid"] == os.getpid():
+            return PENDING   # (a forked child asks its own compile process again)
+        path = entry_path(cache_dir(), key)
+        fn = _from_disk(path)
+        if fn is not None:
+            stats["kernel_disk_loads"] += 1
+            _memory[key] = fn
+            return fn
+        c = compiler.current()
+        if c is not None and c.died is not None:
+            return None
+        _requests[key] = {"source": source, "path": str(path), "done": threading.Event(),
+                          "pid": os.getpid()}
+    c = compiler.client(_answer)
+    if not c.send({"key": key, "source": source, "path": str(path)}):
+        return None
+    log.info("kernel %s sent to the compile process", key[:12])
+    return PENDING
+
+
+def settled(source: str) -> bool:
+    """Whether a requested kernel is no longer being compiled."""
+    return _key(source) not in _requests
+
+
+def wait(sources, timeout=None) -> bool:
+    """Wait until the compile process has answered for every kernel in ``sources``."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for source in sources:
+        req = _requests.get(_key(source))
+        if req is not None:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not req["done"].wait(left):
+                return False
+    return True
+
+
+def compiler_warning(stacklevel=4):
+    """Warn (once) on this thread if the compile process has died."""
+    from . import compiler
+    c = compiler.current()
+    if c is not None:
+        c.warn_if_dead(stacklevel)

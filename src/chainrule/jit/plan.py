@@ -30,13 +30,16 @@ so the plan allocates as little as it can per call:
 from __future__ import annotations
 
 import functools
+import logging
 import operator
 import sys
+import threading
 import warnings
 import weakref
 
 import numpy as np
 
+from ..config import config
 from ..core import ClosedJaxpr, Literal, Var
 from . import cache, native
 from .codegen import CodegenError, checked, generate, scratch
@@ -51,6 +54,16 @@ _FRESH = {"dot_general", "reduce_sum", "reduce_max", "reduce_min", "reduce_prod"
 # outputs at least this big are recycled when the caller has dropped them
 _RECYCLE_BYTES = 1 << 16
 _warned: set = set()
+_log = logging.getLogger("chainrule.jit")
+# the pending lists of the plans being built on this thread (a plan's
+# control-flow bodies are built inside it, and its pending list holds theirs)
+_tls = threading.local()
+
+
+def _building() -> list:
+    if not hasattr(_tls, "building"):
+        _tls.building = []
+    return _tls.building
 _getrefcount = sys.getrefcount
 _getweakrefcount = weakref.getweakrefcount
 
@@ -265,6 +278,36 @@ class Executable:
         self.kernels = [s for s in steps if isinstance(s, Kernel)]
         self.in_dtypes = [np.dtype(v.aval.dtype) for v in closed.jaxpr.invars]
         self.fallbacks = []
+        # kernels this plan (or a control-flow body in it) runs with NumPy
+        # until the compile process delivers them (the tiered path)
+        self.pending: list[str] = []
+        self.uncompiled = 0   # kernels on NumPy for now (or for good: the compiler died)
+        tiered = cache.asynchronous()
+        _building().append(self.pending)
+        try:
+            self._build(closed, steps, tiered)
+        finally:
+            _building().pop()
+
+    def _request(self, k):
+        """``(kernel, exact form)`` from the compile process, or ``(None, None)``
+        while either is being compiled (or there is no compile process)."""
+        sources = [k.source] + ([generate(k.spec, exact=True)] if checked(k.spec) else [])
+        fns = [cache.request(src) for src in sources]
+        waiting = [src for src, fn in zip(sources, fns) if fn is cache.PENDING]
+        for pending in _building():
+            pending.extend(waiting)
+        if any(fn is None for fn in fns):   # the compile process died
+            cache.compiler_warning(stacklevel=6)
+        if waiting or any(fn is None for fn in fns):
+            return None, None
+        exact = None
+        if len(fns) > 1:
+            exact = _ExactKernel(k)
+            exact.fn = fns[1]
+        return fns[0], exact
+
+    def _build(self, closed, steps, tiered):
         jaxpr = closed.jaxpr
         g = {"_empty": np.empty, "_c": _c, "_copy": np.array, "_asarray": _asarray,
              "_out": _out, "_matmul": np.matmul, "_tr": operator.attrgetter("T")}
@@ -287,11 +330,19 @@ class Executable:
                 if not native.supported():
                     raise CodegenError("this Python keeps ndarray data elsewhere")
                 k.source = generate(k.spec)
-                disp = cache.compile_kernel(k.source)
-                exact = _ExactKernel(k) if checked(k.spec) else None
+                if tiered:
+                    disp, exact = self._request(k)
+                else:
+                    disp = cache.compile_kernel(k.source)
+                    exact = _ExactKernel(k) if checked(k.spec) else None
             except Exception as err:  # CodegenError, Numba's errors
                 if not isinstance(err, CodegenError):
                     _fallback_warning(k, err)
+                self.fallbacks.append(k)
+                ops.extend(("call", e) for e in k.order)
+                continue
+            if disp is None:   # being compiled, or no compile process: NumPy for now
+                self.uncompiled += 1
                 self.fallbacks.append(k)
                 ops.extend(("call", e) for e in k.order)
                 continue
@@ -496,6 +547,54 @@ class Executable:
                     + body)
         self.source = head + body
         self.run = self._compile(self.source, g)
+        self.tier = "NumPy" if self.uncompiled else "compiled"
+
+    # -- tiers ----------------------------------------------------------------
+    def tiered(self, where):
+        """Make ``run`` swap in compiled kernels as they arrive (a top-level
+        plan: control-flow bodies are rebuilt with the plan that holds them),
+        and log the tier of each call when compiles are logged."""
+        self._where = where
+        self._seen = cache.generation
+        self._upgrading = threading.Lock()
+        self._plan_run = self.run
+        if self.pending or _log.isEnabledFor(logging.INFO):
+            self.run = self._run_tiered
+        return self
+
+    def _run_tiered(self, *args):
+        if self.pending and (cache.generation != self._seen or config.jit_compile == "sync"):
+            self.upgrade()
+        if _log.isEnabledFor(logging.INFO):
+            _log.info("%s: call on the %s tier%s", self._where, self.tier,
+                      f" ({len(set(self.pending))} kernel(s) compiling)" if self.pending else "")
+        return self._plan_run(*args)
+
+    def upgrade(self, wait=False):
+        """Rebuild the plan with the kernels that have arrived since it was
+        built (``wait``: after the compile process has answered for all)."""
+        if wait:
+            cache.wait(self.pending)
+        cache.compiler_warning(stacklevel=5)
+        if not self._upgrading.acquire(blocking=wait):
+            return   # another thread is at it: this call runs the current plan
+        try:
+            self._seen = cache.generation
+            if not self.pending or (cache.asynchronous()
+                                    and not any(cache.settled(s) for s in self.pending)):
+                return
+            new = Executable(self.closed, self.steps, self.name)
+            for name in ("fallbacks", "pending", "uncompiled", "source", "arena_bytes",
+                         "_pieces", "tier"):
+                setattr(self, name, getattr(new, name))
+            self._plan_run = new.run
+            _log.info("%s: now on the %s tier%s", self._where, self.tier,
+                      f" ({len(set(self.pending))} kernel(s) still compiling)"
+                      if self.pending else "")
+            if not self.pending and not _log.isEnabledFor(logging.INFO):
+                self.run = new.run   # nothing left to check per call
+        finally:
+            self._upgrading.release()
 
     def _compile(self, source, g):
         ns = dict(g)
