@@ -275,3 +275,54 @@ def test_threads_share_one_compile_process(tmp_path):
     assert out["errors"] == [] and out["ok"] and out["n"] == 36
     assert out["started"] == 1
     assert out["tiers"] == ["compiled", "compiled"] and out["numba"] is False
+
+
+# -- the NumPy tier in this process: every kernel still "compiling" -----------
+
+@pytest.fixture
+def numpy_tier(monkeypatch):
+    """Plans built from now on run every kernel's equations with NumPy, as on
+    a cold cache before the compile process has answered."""
+    import chainrule.jit as _  # noqa: F401  (the package, for its modules)
+    cache = sys.modules["chainrule.jit.cache"]
+    monkeypatch.setattr(cache, "asynchronous", lambda: True)
+    monkeypatch.setattr(cache, "request", lambda source: cache.PENDING)
+    monkeypatch.setattr(cache, "settled", lambda source: False)
+
+
+def test_numpy_tier_computes_a_value_shared_by_two_kernels_once(numpy_tier):
+    # The partitioner recomputes a cheap value inside more than one kernel of
+    # this step; run by NumPy the plan must define it once (it once defined the
+    # same name twice and deleted it before its last reader).
+    import chainrule as cr
+    import chainrule.nn as nn
+    import chainrule.numpy as cnp
+    from chainrule import lax
+
+    def loss(p, x, onehot):
+        y = lax.conv_general_dilated(x, p["k"], (1, 1), "SAME",
+                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        y = lax.reduce_window(nn.relu(y + p["b"]), -np.inf, lax.max, (1, 2, 2, 1),
+                              (1, 2, 2, 1), "VALID")
+        logits = y.reshape(y.shape[0], -1) @ p["w"]
+        return -cnp.mean(cnp.sum(onehot * nn.log_softmax(logits, axis=-1), axis=-1))
+
+    def adam(p, m, v, x, onehot):
+        value, g = cr.value_and_grad(loss)(p, x, onehot)
+        m = {k: 0.9 * m[k] + 0.1 * g[k] for k in p}
+        v = {k: 0.999 * v[k] + 0.001 * g[k] ** 2 for k in p}
+        return {k: p[k] - 1e-3 * m[k] / (cnp.sqrt(v[k]) + 1e-8) for k in p}, m, v, value
+
+    rng = np.random.default_rng(1)
+    p = {"k": rng.normal(size=(3, 3, 1, 4)), "b": rng.normal(size=4),
+         "w": rng.normal(size=(16, 10))}
+    zeros = {k: np.zeros_like(a) for k, a in p.items()}
+    x = rng.normal(size=(6, 4, 4, 1))
+    onehot = np.eye(10)[rng.integers(0, 10, 6)]
+    step = cr.jit(adam)
+    got = step(p, zeros, zeros, x, onehot)
+    (entry,) = step._entries.values()
+    assert entry.executable.tier == "NumPy"
+    want = adam(p, zeros, zeros, x, onehot)
+    for a, b in zip(cr.tree_util.tree_leaves(got), cr.tree_util.tree_leaves(want)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)

@@ -321,6 +321,16 @@ class Executable:
 
         # -- what runs: compiled kernels, and equations run by NumPy
         ops = []   # ("kernel", k, disp, exact) | ("call", eqn)
+        defined: set[int] = set()
+
+        def run_by_numpy(k):
+            # The partitioner may recompute a cheap equation inside several
+            # kernels; run by NumPy, each value is computed once.
+            for e in k.order:
+                if not all(id(v) in defined for v in e.outputs):
+                    defined.update(id(v) for v in e.outputs)
+                    ops.append(("call", e))
+
         for step in steps:
             if isinstance(step, Call):
                 ops.append(("call", step.eqn))
@@ -339,13 +349,14 @@ class Executable:
                 if not isinstance(err, CodegenError):
                     _fallback_warning(k, err)
                 self.fallbacks.append(k)
-                ops.extend(("call", e) for e in k.order)
+                run_by_numpy(k)
                 continue
             if disp is None:   # being compiled, or no compile process: NumPy for now
                 self.uncompiled += 1
                 self.fallbacks.append(k)
-                ops.extend(("call", e) for e in k.order)
+                run_by_numpy(k)
                 continue
+            defined.update(id(v) for v in k.outputs + k.reductions)
             ops.append(("kernel", k, disp, exact))
 
         def reads(op):
