@@ -326,3 +326,21 @@ def test_numpy_tier_computes_a_value_shared_by_two_kernels_once(numpy_tier):
     want = adam(p, zeros, zeros, x, onehot)
     for a, b in zip(cr.tree_util.tree_leaves(got), cr.tree_util.tree_leaves(want)):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_numpy_tier_computes_a_squeeze_read_by_a_kernel_and_a_loop_once(numpy_tier):
+    # theta[0] (a slice and a squeeze) is read by a fused kernel and by the
+    # while_loop: the partitioner puts the squeeze in both
+    import chainrule as cr
+    import chainrule.numpy as cnp
+    from chainrule import lax
+
+    def f(theta):
+        e, m = theta[0], theta[1]
+        scale = e * m + e * e
+        x = lax.while_loop(lambda x: x < 10.0 * m, lambda x: x + e, m)
+        return cnp.sin(x) * scale
+
+    theta = np.array([0.6, 1.2])
+    got = cr.jit(f)(theta)
+    np.testing.assert_allclose(got, f(theta), rtol=1e-14)

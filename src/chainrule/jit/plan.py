@@ -323,17 +323,21 @@ class Executable:
         ops = []   # ("kernel", k, disp, exact) | ("call", eqn)
         defined: set[int] = set()
 
+        def call(e):
+            # The partitioner repeats a broadcast or a squeeze in each kernel
+            # (and the call) that reads it; run by NumPy, it is computed once.
+            if e.outputs and all(id(v) in defined for v in e.outputs):
+                return
+            defined.update(id(v) for v in e.outputs)
+            ops.append(("call", e))
+
         def run_by_numpy(k):
-            # The partitioner may recompute a cheap equation inside several
-            # kernels; run by NumPy, each value is computed once.
             for e in k.order:
-                if not all(id(v) in defined for v in e.outputs):
-                    defined.update(id(v) for v in e.outputs)
-                    ops.append(("call", e))
+                call(e)
 
         for step in steps:
             if isinstance(step, Call):
-                ops.append(("call", step.eqn))
+                call(step.eqn)
                 continue
             k = step
             try:
