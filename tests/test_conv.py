@@ -105,6 +105,29 @@ def test_values_vs_loop_reference(cfg):
     np.testing.assert_allclose(np.transpose(got, ospec), want, atol=1e-12)
 
 
+@settings(max_examples=40, deadline=None)
+@given(configs(max_nsp=2), st.sampled_from([np.float64, np.float32, np.int64]))
+def test_values_in_chunks_of_patch_rows(cfg, dtype):
+    # the impl runs one GEMM per cache-sized chunk of the batch: with one
+    # byte per chunk every entry of the leading axis is its own GEMM
+    conv = __import__("chainrule.primitives.conv", fromlist=["_CHUNK_BYTES"])
+    x, w = _args(cfg)
+    if dtype == np.int64:
+        x, w = np.round(3 * x).astype(dtype), np.round(3 * w).astype(dtype)
+    want = reference(x.astype(np.float64), w.astype(np.float64), cfg["strides"],
+                     cfg["padding"], cfg["lhs_dil"], cfg["rhs_dil"], cfg["G"], cfg["B"])
+    lspec, rspec, ospec = cfg["dn"]
+    saved, conv._CHUNK_BYTES = conv._CHUNK_BYTES, 1
+    try:
+        got = np.asarray(_conv_fn(cfg)(_user(x.astype(dtype), lspec),
+                                       _user(w.astype(dtype), rspec)))
+    finally:
+        conv._CHUNK_BYTES = saved
+    assert got.dtype == dtype
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(np.transpose(got, ospec), want, rtol=tol, atol=tol)
+
+
 @pytest.mark.parametrize("mode", ["valid", "full", "same"])
 def test_single_channel_is_scipy_correlate(mode):
     scipy_signal = pytest.importorskip("scipy.signal")
