@@ -42,9 +42,29 @@ KERNELS = {
 }
 
 
+def _busy_jiffies():
+    """CPU time (clock ticks) used by the whole machine, and by this process."""
+    with open("/proc/stat") as f:
+        v = [int(t) for t in f.readline().split()[1:]]
+    machine = sum(v) - v[3] - v[4]          # all but idle and iowait
+    with open("/proc/self/stat") as f:
+        own = f.read().rsplit(")", 1)[1].split()
+    return machine, int(own[11]) + int(own[12])
+
+
+def others_load(start, t0):
+    """Cores' worth of CPU other processes used since ``start = _busy_jiffies()``
+    taken at ``t0``: near 0 on a quiet machine, 1 when another program keeps a
+    core busy (and a second thread cannot pay)."""
+    machine, own = _busy_jiffies()
+    ticks = os.sysconf("SC_CLK_TCK") * (time.perf_counter() - t0)
+    return max(0.0, ((machine - start[0]) - (own - start[1])) / ticks)
+
+
 def median_pair(fn, args, repeats, inner):
     """Median seconds per call with one thread and with two, interleaved."""
     ts = {1: [], 2: []}
+    start, t0 = _busy_jiffies(), time.perf_counter()
     for n in (1, 2):
         config.update("jit_threads", n)
         fn(*args)
@@ -56,7 +76,9 @@ def median_pair(fn, args, repeats, inner):
                 fn(*args)
             ts[n].append((time.perf_counter() - t) / inner)
     config.update("jit_threads", None)
-    return {n: float(np.median(v)) for n, v in ts.items()}
+    out = {n: float(np.median(v)) for n, v in ts.items()}
+    out["others"] = others_load(start, t0)
+    return out
 
 
 def main():
@@ -80,10 +102,11 @@ def main():
             inner = max(1, (1 << 20) // (n * max(1, c // 4)))
             t = median_pair(g, xs, repeats, inner)
             rows.append({"n": n, "cost": c, "work": n * c, "split": split,
-                         "one": t[1], "two": t[2], "two/one": t[2] / t[1]})
+                         "one": t[1], "two": t[2], "two/one": t[2] / t[1],
+                         "others_load": t["others"]})
             print(f"{name:10s} n=2^{e:<2d} work={n * c:>10d} split={split!s:5s} "
                   f"one={t[1] * 1e6:9.1f} us two={t[2] * 1e6:9.1f} us "
-                  f"two/one={t[2] / t[1]:.2f}", flush=True)
+                  f"two/one={t[2] / t[1]:.2f} others={t['others']:.2f}", flush=True)
         out["kernels"][name] = rows
     # memory bandwidth: one thread copying 10^8 bytes (read + write)
     a = np.ones(10 ** 8 // 8)

@@ -41,22 +41,26 @@ from ..config import config
 from .native import RELEASE_GIL_WORK
 
 # Work (iterations x cost) a chunk must carry for a split to pay, in the
-# units of ``cost``: where two threads start to beat one on the reference
-# machine (benchmarks/jit_threads.py).
-CHUNK_WORK = 1 << 18
+# units of ``cost`` (about 0.1-0.3 ns each here): where two threads started
+# to beat one on the reference machine (benchmarks/jit_threads.py: two
+# chunks of 2^22 units, about 1 ms of serial work; a Python thread's wake-up
+# there costs 20 µs to 2 ms, which is what smaller kernels lose).
+CHUNK_WORK = 1 << 22
 
 # cost per iteration of an emitted call (a vectorised polynomial or libm)
 _EXPENSIVE = {"exp", "log", "log1p", "expm1", "sin", "cos", "tan", "asin", "acos", "atan",
               "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "logistic", "pow", "atan2",
               "cbrt", "erf", "erfc", "lgamma", "digamma", "erf_inv", "fmod", "rem"}
 _CALL_COST = 8
+_REDUCE_COST = 4
 
 
 def cost(spec) -> int:
     """Rough cost of one loop iteration of a kernel: one per array element
     read or written and per arithmetic operation, ``_CALL_COST`` per
-    transcendental function."""
-    arrays = len(spec.inputs) + len(spec.outputs) + len(spec.reductions)
+    transcendental function, ``_REDUCE_COST`` per reduction (an accumulation
+    in order is bound by the latency of one add, not vectorised)."""
+    arrays = len(spec.inputs) + len(spec.outputs) + _REDUCE_COST * len(spec.reductions)
     ops = sum(_CALL_COST if prim.name in _EXPENSIVE else 1 for prim, *_ in spec.body)
     return arrays + ops
 
