@@ -10,6 +10,11 @@ Numba: ``"async"`` (the default) runs a new plan at once with NumPy
 implementations while a compile process compiles its kernels, and swaps
 them in as they arrive (``chainrule/jit/compiler.py``); ``"sync"`` compiles
 every kernel in this process before the first call returns.
+
+``jit_threads`` (or ``CHAINRULE_JIT_THREADS``) is how many threads a large
+fused kernel is split over (``chainrule/jit/threads.py``); ``None`` (the
+default) means the CPUs this process may run on, at most
+``NUMBA_NUM_THREADS``; 1 runs every kernel serially.
 """
 
 from __future__ import annotations
@@ -25,6 +30,20 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _JIT_COMPILE = ("async", "sync")
 
 
+def _threads(value, where):
+    """A thread count: a positive int, or None (automatic)."""
+    if value is None or value == "":
+        return None
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1 or (not isinstance(value, str) and n != value) or isinstance(value, bool):
+        raise ValueError(f"{where} must be a positive integer (or None: automatic), "
+                         f"got {value!r}")
+    return n
+
+
 class _Config:
     def __init__(self):
         self.debug_nans = os.environ.get("CHAINRULE_DEBUG_NANS", "") not in ("", "0")
@@ -36,6 +55,8 @@ class _Config:
         if self.jit_compile not in _JIT_COMPILE:
             raise ValueError(f"CHAINRULE_JIT_COMPILE must be one of {_JIT_COMPILE}, got "
                              f"{self.jit_compile!r}")
+        self.jit_threads = _threads(os.environ.get("CHAINRULE_JIT_THREADS", ""),
+                                    "CHAINRULE_JIT_THREADS")
 
     def update(self, name, value):
         if not hasattr(self, name):
@@ -43,6 +64,8 @@ class _Config:
         if name == "jit_compile" and value not in _JIT_COMPILE:
             raise ValueError(f"config.update('jit_compile', ...): expected one of "
                              f"{_JIT_COMPILE}, got {value!r}")
+        if name == "jit_threads":
+            value = _threads(value, "config.update('jit_threads', ...)")
         setattr(self, name, value)
 
 

@@ -41,7 +41,7 @@ import numpy as np
 
 from ..config import config
 from ..core import ClosedJaxpr, Literal, Var
-from . import cache, native
+from . import cache, native, threads
 from .codegen import CodegenError, checked, generate, scratch
 from .partition import Call, Kernel
 
@@ -278,6 +278,7 @@ class Executable:
         self.kernels = [s for s in steps if isinstance(s, Kernel)]
         self.in_dtypes = [np.dtype(v.aval.dtype) for v in closed.jaxpr.invars]
         self.fallbacks = []
+        self.split = []      # kernels big enough to be split over threads
         # kernels this plan (or a control-flow body in it) runs with NumPy
         # until the compile process delivers them (the tiered path)
         self.pending: list[str] = []
@@ -361,6 +362,12 @@ class Executable:
                 run_by_numpy(k)
                 continue
             defined.update(id(v) for v in k.outputs + k.reductions)
+            # a large kernel runs in chunks over the process's cores (threads.py)
+            disp = threads.split(disp, k)
+            if exact is not None:
+                exact = threads.split(exact, k)
+            if isinstance(disp, threads.Split):
+                self.split.append(k)
             ops.append(("kernel", k, disp, exact))
 
         def reads(op):
@@ -599,7 +606,7 @@ class Executable:
                                     and not any(cache.settled(s) for s in self.pending)):
                 return
             new = Executable(self.closed, self.steps, self.name)
-            for name in ("fallbacks", "pending", "uncompiled", "source", "arena_bytes",
+            for name in ("fallbacks", "split", "pending", "uncompiled", "source", "arena_bytes",
                          "_pieces", "tier"):
                 setattr(self, name, getattr(new, name))
             self._plan_run = new.run
@@ -630,7 +637,8 @@ class Executable:
                    f"arena {self.arena_bytes} bytes")
         for i, s in enumerate(self.steps):
             if isinstance(s, Kernel):
-                tag = " (NumPy fallback)" if s in self.fallbacks else ""
+                tag = (" (NumPy fallback)" if s in self.fallbacks
+                       else " (split over threads)" if s in self.split else "")
                 out.append(f"[{i}] {s!r}{tag}: loop extents {s.extents}, "
                            f"{len(s.inputs)} input(s), {len(s.outputs)} output(s), "
                            f"{len(s.reductions)} reduction(s)")
