@@ -87,6 +87,17 @@ def _elementwise(prim):
             and prim.name not in _REDUCE and prim.name not in _VIEWS)
 
 
+def _outer(e):
+    """A ``dot_general`` without contraction: a product of broadcasts."""
+    return e.prim.name == "dot_general" and not e.params["dimension_numbers"][0][0]
+
+
+def _pointwise(e):
+    """Equations whose output element reads each operand at one place, computed
+    where their single reader needs them."""
+    return _elementwise(e.prim) or _outer(e)
+
+
 def first_unsupported(jaxpr):
     """The name of the first primitive (or dtype) a whole loop cannot hold, or None."""
     for e in jaxpr.eqns:
@@ -116,6 +127,8 @@ class _Writer:
         self.vals = {}           # id(var) -> (kind, data)
         self.uses = {}           # id(var) -> number of reads
         self.inline_ok = set()   # ids of elementwise values computed where read
+        self.inplace = {}        # id(var) -> the carry storage it is written to
+        self.done_carries = set()
 
     def new(self, prefix):
         n = self.counts.get(prefix, 0)
@@ -147,7 +160,9 @@ class _Writer:
             return data(idx, stmts)
         if kind == "inline":
             t = self.new("t")
-            stmts.append(f"{t} = {self.elementwise(data, idx, stmts)}")
+            expr = (self.dot_parts(data)[2](idx, [], stmts) if _outer(data)
+                    else self.elementwise(data, idx, stmts))
+            stmts.append(f"{t} = {expr}")
             return t
         raise AssertionError(kind)
 
@@ -180,7 +195,8 @@ class _Writer:
         idx = [self.new("j") for _ in shape]
         stmts = []
         fill(idx, stmts)
-        lines = [("    " * d) + f"for {j} in range({n}):" for d, (j, n) in enumerate(zip(idx, shape))]
+        lines = [("    " * d) + f"for {j} in range({n}):"
+                 for d, (j, n) in enumerate(zip(idx, shape))]
         return lines + [("    " * len(shape)) + s for s in stmts]
 
     def store(self, target, v, lines):
@@ -206,13 +222,46 @@ class _Writer:
                     self.uses[id(a)] = self.uses.get(id(a), 0) + 1
         outs = {id(v) for v in jaxpr.outvars} | set(outvars_extra)
         # an elementwise value read once, by an elementwise equation of its shape
+        pointwise = {id(e.outputs[0]) for e in jaxpr.eqns if _pointwise(e)}
+        self.producer = getattr(self, "producer", {})
         for e in jaxpr.eqns:
+            for v in e.outputs:
+                self.producer[id(v)] = e
             if not _elementwise(e.prim):
                 continue
             for a in e.inputs:
                 if (isinstance(a, Var) and self.uses.get(id(a)) == 1 and id(a) not in outs
-                        and _shape(a) == _shape(e.outputs[0]) and _shape(a)):
+                        and id(a) in pointwise and _shape(a) == _shape(e.outputs[0])
+                        and _shape(a)):
                     self.inline_ok.add(id(a))
+
+    def plan_inplace(self, jaxpr, carry_in, carry_out):
+        """Array carries whose new value can be written straight into their
+        storage: computed by an elementwise equation that (with the values
+        computed inside it) is the only reader of the old carry, at the same
+        index. Their copy at the end of the step is saved."""
+        outs = {id(v) for v in jaxpr.outvars}
+        for k, (d, v) in enumerate(zip(carry_in, carry_out)):
+            kind, buf = self.carry_vals[k]
+            if (kind != "buf" or v is d or not isinstance(v, Var) or id(d) in outs
+                    or id(v) in self.inplace):
+                continue
+            e = self.producer.get(id(v))
+            if e is None or not _elementwise(e.prim) or _shape(v) != _shape(d):
+                continue
+            if sum(1 for u in jaxpr.outvars if u is v) != 1:
+                continue
+            tree, todo = [], [e]
+            while todo:
+                x = todo.pop()
+                tree.append(x)
+                todo += [self.producer[id(a)] for a in x.inputs
+                         if isinstance(a, Var) and id(a) in self.inline_ok]
+            reads = sum(1 for x in tree for a in x.inputs if a is d
+                        and _shape(x.outputs[0]) == _shape(d))
+            if reads == self.uses.get(id(d), 0):
+                self.inplace[id(v)] = buf
+                self.done_carries.add(k)
 
     def equations(self, jaxpr, lines):
         """Lines computing the equations of ``jaxpr`` (inputs already bound)."""
@@ -230,7 +279,8 @@ class _Writer:
                 elif id(out) in self.inline_ok:
                     self.vals[id(out)] = ("inline", e)
                 else:
-                    buf = self.arg(("tmp", shape, _dtype(out)), _dtype(out), shape)
+                    buf = self.inplace.get(id(out)) or self.arg(
+                        ("tmp", shape, _dtype(out)), _dtype(out), shape)
 
                     def fill(idx, stmts, e=e, buf=buf):
                         expr = self.elementwise(e, idx, stmts)
@@ -241,6 +291,8 @@ class _Writer:
                 self.vals[id(out)] = ("view", self.view(e))
             elif name in _REDUCE:
                 self.contraction(e, out, lines, self.reduce_parts(e))
+            elif name == "dot_general" and id(out) in self.inline_ok:
+                self.vals[id(out)] = ("inline", e)
             elif name == "dot_general":
                 self.contraction(e, out, lines, self.dot_parts(e))
             else:
@@ -319,7 +371,15 @@ class _Writer:
         return "sum", [ls[d] for d in lc], term
 
     def contraction(self, e, out, lines, parts):
-        """A reduction of ``term`` over the ``red`` extents for each output element."""
+        """A reduction of ``term`` over the ``red`` extents for each output element.
+
+        Three loop forms, for speed (a sum chained through one accumulator
+        runs at the latency of an add, not the throughput): when the output's
+        innermost index is an operand's contiguous one, the sums accumulated
+        in the output along it (an axpy: each element's sum in order,
+        vectorised across elements); else, when the reduced index is, eight
+        accumulators over it (which LLVM turns into vector adds); else one
+        accumulator."""
         op, red, term = parts
         dtype = _dtype(out)
         shape = _shape(out)
@@ -332,22 +392,80 @@ class _Writer:
             low = op == "max"
             acc_init = literal((-np.inf if low else np.inf) if dtype.kind == "f" else
                                (np.iinfo(dtype).min if low else np.iinfo(dtype).max), dtype)
-        target = None if not shape else self.arg(("tmp", shape, dtype), dtype, shape)
+        target = None
+        if shape:
+            target = self.inplace.get(id(out)) or self.arg(("tmp", shape, dtype), dtype, shape)
         result = self.new("t") if not shape else None
+
+        def combine(a, t):
+            if op == "sum":
+                return f"{a} += {t}"
+            # NaN wins, as in np.max/np.min
+            return f"{a} = {'np.maximum' if op == 'max' else 'np.minimum'}({a}, {t})"
+
+        probe_out = [f"j{900 + d}" for d in range(len(shape))]
+        probe_red = [f"j{950 + d}" for d in range(len(red))]
+        probe = term(probe_out, probe_red, [])
+        contiguous_red = bool(red) and (f", {probe_red[-1]}]" in probe
+                                        or f"[{probe_red[-1]}]" in probe)
+        contiguous_out = bool(shape) and (f", {probe_out[-1]}]" in probe
+                                          or f"[{probe_out[-1]}]" in probe)
+        same_acc = (op != "sum" or dtype.name in ("float64", "int64"))
+        if shape and red and contiguous_out and same_acc and id(out) not in self.inplace:
+            outer = shape[:-1]
+
+            def fill_axpy(oidx, stmts):
+                jl = self.new("j")
+                full = oidx + [jl]
+                at = f"{target}[{', '.join(full)}]"
+                stmts.append(f"for {jl} in range({shape[-1]}):")
+                stmts.append(f"    {at} = {acc_init}")
+                red_idx = [self.new("j") for _ in red]
+                inner = []
+                t = term(full, red_idx, inner)
+                for d, (j, n) in enumerate(zip(red_idx, red)):
+                    stmts.append("    " * d + f"for {j} in range({n}):")
+                stmts.append("    " * len(red) + f"for {jl} in range({shape[-1]}):")
+                stmts.extend("    " * (len(red) + 1) + x for x in inner + [combine(at, t)])
+            lines += self.loops(outer, fill_axpy)
+            self.vals[id(out)] = ("buf", target)
+            return
 
         def fill(out_idx, stmts):
             a = self.new("a")
-            stmts.append(f"{a} = {acc_init}")
             red_idx = [self.new("j") for _ in red]
             inner = []
-            t = term(out_idx, red_idx, inner)
-            if op == "sum":
-                inner.append(f"{a} += {t}")
-            else:   # NaN wins, as in np.max/np.min
-                inner.append(f"{a} = {'np.maximum' if op == 'max' else 'np.minimum'}({a}, {t})")
-            for d, (j, n) in enumerate(zip(red_idx, red)):
-                stmts.append("    " * d + f"for {j} in range({n}):")
-            stmts.extend("    " * len(red) + s for s in inner)
+            unroll = 8 if (op == "sum" and contiguous_red and red[-1] >= 16) else 1
+            if unroll > 1:
+                accs = [a] + [self.new("a") for _ in range(unroll - 1)]
+                stmts.extend(f"{x} = {acc_init}" for x in accs)
+                jr = red_idx[-1]
+                n8 = red[-1] - red[-1] % unroll
+                for d, (j, n) in enumerate(zip(red_idx[:-1], red[:-1])):
+                    stmts.append("    " * d + f"for {j} in range({n}):")
+                ind = "    " * (len(red) - 1)
+                stmts.append(ind + f"for {jr} in range(0, {n8}, {unroll}):")
+                for u, x in enumerate(accs):
+                    sub = red_idx[:-1] + [f"({jr} + {u})" if u else jr]
+                    t = term(out_idx, sub, inner)
+                    inner.append(f"{x} += {t}")
+                stmts.extend(ind + "    " + x for x in inner)
+                if n8 < red[-1]:
+                    rest = []
+                    t = term(out_idx, red_idx, rest)
+                    stmts.append(ind + f"for {jr} in range({n8}, {red[-1]}):")
+                    stmts.extend(ind + "    " + x for x in rest + [f"{a} += {t}"])
+                pairs = accs
+                while len(pairs) > 1:
+                    pairs = [f"({x} + {y})" for x, y in zip(pairs[::2], pairs[1::2])]
+                stmts.append(f"{a} = {pairs[0]}")
+            else:
+                stmts.append(f"{a} = {acc_init}")
+                t = term(out_idx, red_idx, inner)
+                inner.append(combine(a, t))
+                for d, (j, n) in enumerate(zip(red_idx, red)):
+                    stmts.append("    " * d + f"for {j} in range({n}):")
+                stmts.extend("    " * len(red) + x for x in inner)
             value = f"{cast}({a})" if (cast != "np.float64" or op != "sum") else a
             if target is None:
                 stmts.append(f"{result} = {value}")
@@ -394,7 +512,7 @@ class _Writer:
         computed before any is overwritten: a carry may read another)."""
         copies, assigns = [], []
         for k, (inv, outv) in enumerate(zip(invars, outvars)):
-            if outv is inv:
+            if outv is inv or k in self.done_carries:
                 continue
             kind, data = self.carry_vals[k]
             if kind == "scalar":
@@ -504,6 +622,7 @@ def scan(jaxpr, num_consts, num_carry, length, reverse):
     w.fixed = {d for kind, d in (w.vals[id(v)] for v in invars[:num_consts]) if kind == "buf"}
     w.fixed |= {d for kind, d in (w.vals[id(v)] for v in invars[num_consts + num_carry:])}
     w.count_uses(jaxpr)
+    w.plan_inplace(jaxpr, carry_in, jaxpr.outvars[:num_carry])
     body = []
     w.equations(jaxpr, body)
     y_avals = [((length,) + _shape(v), _dtype(v)) for v in y_out]
@@ -540,11 +659,11 @@ def while_loop(cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
                   + [("carry", k) for k in range(nk)], before)
     w.bind_inputs(body_jaxpr.invars, [("const", cond_nconsts + k) for k in range(body_nconsts)]
                   + [("carry", k) for k in range(nk)], before)
-    w.fixed = {d for kind, d in (w.vals[id(v)] for v in
-                                 cond_jaxpr.invars[:cond_nconsts] + body_jaxpr.invars[:body_nconsts])
-               if kind == "buf"}
+    consts = cond_jaxpr.invars[:cond_nconsts] + body_jaxpr.invars[:body_nconsts]
+    w.fixed = {d for kind, d in (w.vals[id(v)] for v in consts) if kind == "buf"}
     w.count_uses(cond_jaxpr)
     w.count_uses(body_jaxpr)
+    w.plan_inplace(body_jaxpr, carry_b, body_jaxpr.outvars)
     body = []
     w.equations(cond_jaxpr, body)
     (pred,) = cond_jaxpr.outvars
