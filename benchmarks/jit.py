@@ -489,23 +489,22 @@ def run_w9(rows, repeats):
 
 
 def _run_w9(rows, repeats, hidden):
-    if True:
-        w, u, b, xs = w9_data(hidden)
-        ref = flat(w9_numpy_grad(w, u, b, xs))
-        g = cr.jit(cr.grad(_w9_loss(cnp, cr.lax.scan), argnums=(0, 1, 2)))
-        before = _loops_whole()
-        check("W9 chainrule", flat(g(w, u, b, xs)), ref)
-        compiled("W9", g, w, u, b, xs)
-        _whole("W9", before)
-        fns = {"numpy": lambda: w9_numpy_grad(w, u, b, xs),
-               "chainrule": lambda: g(w, u, b, xs)}
-        if jax is not None:
-            jg = jax.jit(jax.grad(_w9_loss(jnp, jax.lax.scan), argnums=(0, 1, 2)))
-            jargs = tuple(jnp.asarray(t) for t in (w, u, b, xs))
-            check("W9 jax", jax_flat(jg(*jargs)), ref)
-            fns["jax"] = lambda: jax.block_until_ready(jg(*jargs))
-        rows.append((f"W9 jit(grad(scan RNN)) {W9_STEPS} steps, hidden {hidden}",
-                     interleaved(fns, repeats, inner=20)))
+    w, u, b, xs = w9_data(hidden)
+    ref = flat(w9_numpy_grad(w, u, b, xs))
+    g = cr.jit(cr.grad(_w9_loss(cnp, cr.lax.scan), argnums=(0, 1, 2)))
+    before = _loops_whole()
+    check("W9 chainrule", flat(g(w, u, b, xs)), ref)
+    compiled("W9", g, w, u, b, xs)
+    _whole("W9", before)
+    fns = {"numpy": lambda: w9_numpy_grad(w, u, b, xs),
+           "chainrule": lambda: g(w, u, b, xs)}
+    if jax is not None:
+        jg = jax.jit(jax.grad(_w9_loss(jnp, jax.lax.scan), argnums=(0, 1, 2)))
+        jargs = tuple(jnp.asarray(t) for t in (w, u, b, xs))
+        check("W9 jax", jax_flat(jg(*jargs)), ref)
+        fns["jax"] = lambda: jax.block_until_ready(jg(*jargs))
+    rows.append((f"W9 jit(grad(scan RNN)) {W9_STEPS} steps, hidden {hidden}",
+                 interleaved(fns, repeats, inner=20)))
 
 
 def run_w10(rows, repeats):
