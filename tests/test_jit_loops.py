@@ -290,3 +290,33 @@ def test_compiled_loop_is_cached_on_disk(tmp_path, monkeypatch):
     assert cache.stats["kernel_compiles"] == compiles
     assert cache.stats["kernel_disk_loads"] > loads
     close(out, rnn_loss(*args))
+
+
+def test_tiered_path_swaps_in_the_whole_loop(tmp_path):
+    """On the async tier the loop runs step by step until the compile process
+    delivers its kernel; then the plan is rebuilt with the whole loop."""
+    import os
+    import subprocess
+    import sys
+    script = """
+import numpy as np, chainrule as cr, chainrule.numpy as jnp
+from chainrule import lax
+from chainrule.jit import cache
+def f(c, xs):
+    return lax.scan(lambda c, x: (jnp.tanh(c * x + 1.0), jnp.sum(c)), c, xs)
+c, xs = np.linspace(0, 1, 4), np.linspace(-1, 1, 24).reshape(6, 4)
+g = cr.jit(f)
+first = g(c, xs)
+assert cache.stats["loops_compiled_whole"] == 0
+g.lower(c, xs).executable.upgrade(wait=True)
+second = g(c, xs)
+for a, b, e in zip(first, second, f(c, xs)):
+    np.testing.assert_allclose(a, e, rtol=1e-12)
+    np.testing.assert_allclose(b, e, rtol=1e-12)
+print("whole", cache.stats["loops_compiled_whole"])
+"""
+    env = dict(os.environ, CHAINRULE_JIT_COMPILE="async", CHAINRULE_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "whole 1" in out.stdout, out.stdout
