@@ -18,6 +18,12 @@
 - W7: ``jit(grad(f))`` of a 200-term scalar Python loop, per call.
 - W8 (not one of the issue's): ``jit(grad)`` of a 200-step tanh RNN
   through ``lax.scan``: a loop chainrule runs over a compiled body.
+- W9 (loops compiled whole, issue #15): ``jit(grad)`` of a 200-step tanh RNN
+  through ``lax.scan`` (per-step outputs in the loss), hidden 16 and 64.
+- W10: ``jit(grad)`` with respect to (A, c) of 1000 RK4 steps of the 10-dim
+  ODE ``dx/dt = tanh(A x) + c`` in ``lax.fori_loop``.
+- W11: ``jit(jvp)`` of a ``lax.while_loop`` Newton iteration for the cube
+  roots of 1000 numbers (to 1e-12).
 
 Every competitor's result is checked against a NumPy reference before
 timing, and chainrule's compiled plan is checked to have no NumPy fallback
@@ -287,6 +293,81 @@ def w8_numpy_grad(w, u, xs):
     return gw, gu
 
 
+# ------------------------------------------------------- W9, W10, W11 ---
+W9_STEPS, W9_INPUT = 200, 8
+W10_DIM, W10_STEPS, W10_DT = 10, 1000, 0.01
+W11_N = 1000
+
+
+def w9_data(hidden, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(hidden, hidden)) / np.sqrt(hidden),
+            rng.normal(size=(hidden, W9_INPUT)) * 0.3, rng.normal(size=hidden) * 0.1,
+            rng.normal(size=(W9_STEPS, W9_INPUT)))
+
+
+def _w9_loss(np_, scan):
+    def loss(w, u, b, xs):
+        def step(h, x):
+            h = np_.tanh(w @ h + u @ x + b)
+            return h, np_.sum(h * h)
+        h, ys = scan(step, np_.zeros(w.shape[0]), xs)
+        return np_.sum(ys) + np_.sum(h)
+    return loss
+
+
+def w9_numpy_grad(w, u, b, xs):
+    hs = [np.zeros(w.shape[0])]
+    for x in xs:
+        hs.append(np.tanh(w @ hs[-1] + u @ x + b))
+    gw, gu, gb = np.zeros_like(w), np.zeros_like(u), np.zeros_like(b)
+    gh = np.ones(w.shape[0])
+    for t in range(len(xs), 0, -1):
+        g = (gh + 2 * hs[t]) * (1 - hs[t] ** 2)
+        gw += np.outer(g, hs[t - 1])
+        gu += np.outer(g, xs[t - 1])
+        gb += g
+        gh = w.T @ g
+    return gw, gu, gb
+
+
+def w10_data(seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(W10_DIM, W10_DIM)) / np.sqrt(W10_DIM),
+            rng.normal(size=W10_DIM) * 0.1, rng.normal(size=W10_DIM))
+
+
+def _w10_loss(np_, fori_loop):
+    def loss(a, c, x0):
+        def f(x):
+            return np_.tanh(a @ x) + c
+
+        def body(i, x):
+            k1 = f(x)
+            k2 = f(x + W10_DT / 2 * k1)
+            k3 = f(x + W10_DT / 2 * k2)
+            k4 = f(x + W10_DT * k3)
+            return x + W10_DT / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        return np_.sum(fori_loop(0, W10_STEPS, body, x0) ** 2)
+    return loss
+
+
+def _w11_cbrt(np_, while_loop):
+    def cbrt(a):
+        def cond(c):
+            return np_.max(np_.abs(c[0] - c[1])) > 1e-12
+
+        def body(c):
+            x = c[0]
+            return x - (x ** 3 - a) / (3 * x ** 2), x
+        return while_loop(cond, body, (a + 1.0, a))[0]
+    return cbrt
+
+
+def w11_data(seed=0):
+    return np.random.default_rng(seed).uniform(0.5, 20.0, size=W11_N)
+
+
 # ------------------------------------------------------------ running ---
 
 def run_w1(rows, repeats):
@@ -389,6 +470,80 @@ def run_w8(rows, repeats):
         fns["jax"] = lambda: jax.block_until_ready(jg(*jargs))
     rows.append((f"W8 jit(grad(scan RNN)) {W8_STEPS} steps, hidden {W8_HIDDEN}",
                  interleaved(fns, repeats)))
+
+
+def _loops_whole():
+    from chainrule.jit import cache
+    return cache.stats["loops_compiled_whole"]
+
+
+def _whole(name, before):
+    """Fail unless the first call compiled its loops whole (issue #15's subject)."""
+    if _loops_whole() == before:
+        raise AssertionError(f"{name}: no loop was compiled whole")
+
+
+def run_w9(rows, repeats):
+    for hidden in (16, 64):
+        _run_w9(rows, repeats, hidden)
+
+
+def _run_w9(rows, repeats, hidden):
+    w, u, b, xs = w9_data(hidden)
+    ref = flat(w9_numpy_grad(w, u, b, xs))
+    g = cr.jit(cr.grad(_w9_loss(cnp, cr.lax.scan), argnums=(0, 1, 2)))
+    before = _loops_whole()
+    check("W9 chainrule", flat(g(w, u, b, xs)), ref)
+    compiled("W9", g, w, u, b, xs)
+    _whole("W9", before)
+    fns = {"numpy": lambda: w9_numpy_grad(w, u, b, xs),
+           "chainrule": lambda: g(w, u, b, xs)}
+    if jax is not None:
+        jg = jax.jit(jax.grad(_w9_loss(jnp, jax.lax.scan), argnums=(0, 1, 2)))
+        jargs = tuple(jnp.asarray(t) for t in (w, u, b, xs))
+        check("W9 jax", jax_flat(jg(*jargs)), ref)
+        fns["jax"] = lambda: jax.block_until_ready(jg(*jargs))
+    rows.append((f"W9 jit(grad(scan RNN)) {W9_STEPS} steps, hidden {hidden}",
+                 interleaved(fns, repeats, inner=20)))
+
+
+def run_w10(rows, repeats):
+    a, c, x0 = w10_data()
+    g = cr.jit(cr.grad(_w10_loss(cnp, cr.lax.fori_loop), argnums=(0, 1)))
+    ref = flat(cr.grad(_w10_loss(cnp, cr.lax.fori_loop), argnums=(0, 1))(a, c, x0))
+    before = _loops_whole()
+    check("W10 chainrule", flat(g(a, c, x0)), ref)
+    compiled("W10", g, a, c, x0)
+    _whole("W10", before)
+    fns = {"chainrule": lambda: g(a, c, x0)}
+    if jax is not None:
+        jg = jax.jit(jax.grad(_w10_loss(jnp, jax.lax.fori_loop), argnums=(0, 1)))
+        jargs = tuple(jnp.asarray(t) for t in (a, c, x0))
+        check("W10 jax", jax_flat(jg(*jargs)), ref)
+        fns["jax"] = lambda: jax.block_until_ready(jg(*jargs))
+    rows.append((f"W10 jit(grad(fori_loop RK4)) {W10_STEPS} steps, dim {W10_DIM}",
+                 interleaved(fns, repeats, inner=5)))
+
+
+def run_w11(rows, repeats):
+    a = w11_data()
+    t = np.ones_like(a)
+    ref = [np.cbrt(a), 1 / (3 * np.cbrt(a) ** 2)]
+    cb = _w11_cbrt(cnp, cr.lax.while_loop)
+    g = cr.jit(lambda a, t: cr.jvp(cb, (a,), (t,)))
+    before = _loops_whole()
+    check("W11 chainrule", list(g(a, t)), ref)
+    compiled("W11", g, a, t)
+    _whole("W11", before)
+    fns = {"numpy": lambda: np.cbrt(a), "chainrule": lambda: g(a, t)}
+    if jax is not None:
+        jcb = _w11_cbrt(jnp, jax.lax.while_loop)
+        jg = jax.jit(lambda a, t: jax.jvp(jcb, (a,), (t,)))
+        ja, jt = jnp.asarray(a), jnp.asarray(t)
+        check("W11 jax", [np.asarray(v) for v in jg(ja, jt)], ref)
+        fns["jax"] = lambda: jax.block_until_ready(jg(ja, jt))
+    rows.append((f"W11 jit(jvp(while_loop Newton cbrt)) {W11_N} numbers",
+                 interleaved(fns, repeats, inner=5)))
 
 
 _W4 = """
@@ -495,7 +650,7 @@ def versions():
 def main():
     repeats = 5 if ARGS.quick else 30
     which = {w.strip().upper() for w in ARGS.only.split(",") if w.strip()} or {
-        "W1", "W2", "W3", "W4", "W5", "W7", "W8"}
+        "W1", "W2", "W3", "W4", "W5", "W7", "W8", "W9", "W10", "W11"}
     if ARGS.skip_w4:
         which.discard("W4")
     info = machine_info()
@@ -510,6 +665,12 @@ def main():
         run_w7(rows, repeats)
     if "W8" in which:
         run_w8(rows, repeats)
+    if "W9" in which:
+        run_w9(rows, repeats)
+    if "W10" in which:
+        run_w10(rows, repeats)
+    if "W11" in which:
+        run_w11(rows, repeats)
     if "W4" in which:
         run_w4(rows, 1 if ARGS.quick else ARGS.w4_repeats)
     vers = versions()

@@ -517,6 +517,12 @@ def _while_impl(*args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts, run_c
 
 
 def _while_lower_call(compile, *, cond_jaxpr, body_jaxpr, **params):
+    # jit compiles the whole loop as one kernel when it can, else runs this
+    # Python loop around the compiled cond and body
+    whole = getattr(compile, "while_loop", None)
+    f = None if whole is None else whole(cond_jaxpr, body_jaxpr, **params)
+    if f is not None:
+        return f
     return functools.partial(_while_impl, cond_jaxpr=cond_jaxpr, body_jaxpr=body_jaxpr,
                              run_cond=compile(cond_jaxpr), run_body=compile(body_jaxpr),
                              **params)

@@ -39,7 +39,7 @@ from . import native
 _VERSION = "0.1.0"
 _MAGIC = b"chainrule-kernel 2\n"
 stats = {"kernel_compiles": 0, "kernel_memory_hits": 0, "kernel_disk_loads": 0,
-         "kernel_disk_corrupt": 0}
+         "kernel_disk_corrupt": 0, "loops_compiled_whole": 0}
 _memory: dict[str, object] = {}
 # compile_kernel runs under this lock: threads that need the same kernel at the
 # same time compile it once (and the counters above stay exact)

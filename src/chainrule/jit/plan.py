@@ -41,7 +41,7 @@ import numpy as np
 
 from ..config import config
 from ..core import ClosedJaxpr, Literal, Var
-from . import cache, native, threads
+from . import cache, loops, native, threads
 from .codegen import CodegenError, checked, generate, scratch
 from .partition import Call, Kernel
 
@@ -137,7 +137,58 @@ class _Compiler:
         return self.executable(jaxpr).run
 
     def scan(self, jaxpr, *, num_consts, num_carry, length, reverse):
+        whole = _whole(f"scan of {length} step(s)", lambda: loops.scan(
+            _tidy(jaxpr), num_consts, num_carry, length, reverse))
+        if whole is not None:
+            return whole
         return scan_loop(self.executable(jaxpr), num_consts, num_carry, length, reverse)
+
+    def while_loop(self, cond_jaxpr, body_jaxpr, *, cond_nconsts, body_nconsts):
+        """The whole while loop as one kernel, or None (then the rule runs
+        Python's ``while`` around the compiled cond and body)."""
+        return _whole("while_loop", lambda: loops.while_loop(
+            _tidy(cond_jaxpr), _tidy(body_jaxpr), cond_nconsts, body_nconsts))
+
+
+def _tidy(jaxpr):
+    """A loop body after folding, CSE and dead-code removal (the same Jaxpr
+    when that would give it constants: a whole loop takes none)."""
+    from .optimize import dce, simplify
+    opt = dce(simplify(ClosedJaxpr(jaxpr, [])))
+    return jaxpr if opt.consts or opt.jaxpr.constvars else opt.jaxpr
+
+
+def _whole(what, build):
+    """``build()``'s loop compiled as one kernel (``loops``), wrapped for the
+    plan; None when it cannot be (logged with the reason) or, on the tiered
+    path, while the compile process has it (the plan that holds it is rebuilt
+    when it arrives, as for its kernels)."""
+    try:
+        if not native.supported():
+            raise loops.Unsupported("this Python keeps ndarray data elsewhere")
+        loop = build()
+    except (loops.Unsupported, CodegenError) as err:
+        _log.info("%s kept on the step-by-step path: %s", what, err)
+        return None
+    try:
+        if cache.asynchronous():
+            fn = cache.request(loop.source)
+            if fn is cache.PENDING:
+                for pending in _building():
+                    pending.append(loop.source)
+                _log.info("%s compiling whole; step by step until then", what)
+                return None
+            if fn is None:   # the compile process died
+                return None
+        else:
+            fn = cache.compile_kernel(loop.source)
+    except Exception as err:  # Numba's errors, or the compile process's report of them
+        _log.info("%s kept on the step-by-step path: Numba could not compile it (%s: %s)",
+                  what, type(err).__name__, str(err)[:200])
+        return None
+    cache.stats["loops_compiled_whole"] += 1
+    _log.info("%s compiled whole", what)
+    return loop.wrap(fn)
 
 
 _compiler = _Compiler()

@@ -1,0 +1,680 @@
+"""Loops compiled whole: a ``scan`` or ``while`` as one Numba function.
+
+``plan.scan_loop`` runs a Python ``for`` around the body's plan, so each step
+costs Python around its kernels (a few microseconds: about as much as the
+arithmetic of a small RNN or ODE step). When the body (and the condition) is
+only arithmetic this module can write out, the whole loop becomes one
+kernel: elementwise primitives (their ``lower`` emitters, as in fused
+kernels), ``reduce_sum``/``reduce_max``/``reduce_min``, ``dot_general``
+(written as loops: for the small contractions of loop bodies they beat a
+BLAS call, and Numba's ``np.dot`` would tie the code to Numba's runtime,
+which the disk cache does without), and the structural primitives
+``broadcast_in_dim``, ``reshape``/``squeeze``/``expand_dims``, ``transpose``
+and ``slice``, which are index arithmetic, not memory.
+
+The kernel has the fused kernels' form (``codegen``: a CPython fastcall
+function whose arguments are C-contiguous ndarrays, ``rt``) and goes through
+the same cache (``cache.compile_kernel``, or ``cache.request`` on the tiered
+path), so it is cached on disk and compiled by the compile process like any
+kernel; until it arrives, the loop runs on ``scan_loop``. The text holds
+only generated names and literals (the shapes and the trip count are
+literals: a loop is compiled per shape, as kernels are).
+
+Inside: the array carries live in the (fresh) arrays that are returned,
+rank-0 carries and values in local scalars; each step writes its ``y``
+values into the preallocated stacks; other array values are written to
+scratch arrays the caller passes in (kernels never allocate), except
+elementwise values read once by another elementwise equation, which are
+computed where they are read. No Python runs per step.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import numpy as np
+
+from ..core import Literal, Var
+from .codegen import _ATTRS, _NODES, DTYPES, CodegenError, _needs_cast, literal
+from .native import RELEASE_GIL_WORK
+
+
+class Unsupported(Exception):
+    """The loop cannot be compiled whole (the message says what is missing)."""
+
+
+_VIEWS = {"broadcast_in_dim", "reshape", "squeeze", "expand_dims", "transpose", "slice"}
+_REDUCE = {"reduce_sum": "sum", "reduce_max": "max", "reduce_min": "min"}
+_NAMES = {"np", "math", "vm", "rt", "range", "abs", "min", "max", "kernel", "True", "False"}
+_LOOP_NODES = _NODES + (ast.While, ast.If, ast.Break)
+
+
+def _validate(src: str) -> None:
+    """Generated loop source holds only what we generate (``codegen.validate``,
+    with ``while``/``if``/``break`` for while loops)."""
+    tree = ast.parse(src)
+    for node in ast.walk(tree):
+        if not isinstance(node, _LOOP_NODES):
+            raise CodegenError(f"generated loop contains a {type(node).__name__}")
+        if isinstance(node, ast.Name) and not (
+                (node.id[0] in "ijtanrsq" and node.id[1:].isdigit()) or node.id in _NAMES):
+            raise CodegenError(f"generated loop uses the name {node.id!r}")
+        if isinstance(node, ast.Attribute):
+            base = node.value.id if isinstance(node.value, ast.Name) else None
+            if base not in _ATTRS or node.attr not in _ATTRS[base]:
+                raise CodegenError(f"generated loop uses the attribute {node.attr!r}")
+        if isinstance(node, ast.Constant) and not (
+                node.value is None or type(node.value) in (int, float, bool)):
+            raise CodegenError("generated loop contains a non-numeric constant")
+        if isinstance(node, ast.FunctionDef) and (node.name != "kernel" or node.decorator_list):
+            raise CodegenError("generated loop defines an unexpected function")
+
+
+def _shape(v):
+    return tuple(int(d) for d in v.aval.shape)
+
+
+def _dtype(v):
+    return np.dtype(v.aval.dtype)
+
+
+def _size(shape):
+    return int(np.prod(shape, dtype=np.int64))
+
+
+def _elementwise(prim):
+    return (prim.lower is not None and not prim.multiple_results
+            and prim.name not in _REDUCE and prim.name not in _VIEWS)
+
+
+def _outer(e):
+    """A ``dot_general`` without contraction: a product of broadcasts."""
+    return e.prim.name == "dot_general" and not e.params["dimension_numbers"][0][0]
+
+
+def _pointwise(e):
+    """Equations whose output element reads each operand at one place, computed
+    where their single reader needs them."""
+    return _elementwise(e.prim) or _outer(e)
+
+
+def first_unsupported(jaxpr):
+    """The name of the first primitive (or dtype) a whole loop cannot hold, or None."""
+    for e in jaxpr.eqns:
+        name = e.prim.name
+        if not (_elementwise(e.prim) or name in _VIEWS or name in _REDUCE
+                or name == "dot_general"):
+            return f"primitive '{name}'"
+        for v in list(e.inputs) + list(e.outputs):
+            if _dtype(v).name not in DTYPES or not _dtype(v).isnative:
+                return f"dtype {_dtype(v)} in '{name}'"
+            if isinstance(v, Literal) and np.ndim(v.val) != 0:
+                return f"an array literal in '{name}'"
+    for v in jaxpr.outvars:
+        if isinstance(v, Literal) and np.ndim(v.val) != 0:
+            return "an array literal output"
+    return None
+
+
+class _Writer:
+    """Source of one loop kernel: its arguments (with their roles for the
+    wrapper), and the values of the Jaxprs' variables as code."""
+
+    def __init__(self):
+        self.roles = []          # ("const" | "carry" | "xs" | "ys", k) or ("tmp", shape, dtype)
+        self.prologue = []
+        self.counts = {}
+        self.vals = {}           # id(var) -> (kind, data)
+        self.uses = {}           # id(var) -> number of reads
+        self.inline_ok = set()   # ids of elementwise values computed where read
+        self.inplace = {}        # id(var) -> the carry storage it is written to
+        self.done_carries = set()
+
+    def new(self, prefix):
+        n = self.counts.get(prefix, 0)
+        self.counts[prefix] = n + 1
+        return f"{prefix}{n}"
+
+    def arg(self, role, dtype, shape):
+        name = self.new("i")
+        shape_text = "".join(f"{int(d)}, " for d in shape)
+        self.prologue.append(f"{name} = rt.array(q3, {len(self.roles)}, "
+                             f"{DTYPES[np.dtype(dtype).name]}, ({shape_text}))")
+        self.roles.append(role)
+        return name
+
+    # -- values -----------------------------------------------------------
+    def get(self, v, idx, stmts):
+        """``v`` at index ``idx`` (list of index expressions) as an expression;
+        statements it needs first are appended to ``stmts``."""
+        if isinstance(v, Literal):
+            return literal(v.val, v.aval.dtype)
+        kind, data = self.vals[id(v)]
+        if kind == "scalar":
+            return data
+        if kind == "buf":
+            return f"{data}[{', '.join(idx) if idx else '()'}]"
+        if kind == "xs":
+            return f"{data}[{', '.join(['s0'] + list(idx))}]"
+        if kind == "view":
+            return data(idx, stmts)
+        if kind == "inline":
+            t = self.new("t")
+            expr = (self.dot_parts(data)[2](idx, [], stmts) if _outer(data)
+                    else self.elementwise(data, idx, stmts))
+            stmts.append(f"{t} = {expr}")
+            return t
+        raise AssertionError(kind)
+
+    def operand_index(self, v, out_shape, idx):
+        """The index of an elementwise operand ``v`` (NumPy broadcasting)."""
+        shape = _shape(v)
+        if shape == out_shape:
+            return list(idx)
+        off = len(out_shape) - len(shape)
+        return ["0" if n == 1 else idx[off + d] for d, n in enumerate(shape)]
+
+    def elementwise(self, e, idx, stmts):
+        (out,) = e.outputs
+        scalar = len(_shape(out)) == 0
+        exprs, dts = [], []
+        for a in e.inputs:
+            exprs.append(self.get(a, self.operand_index(a, _shape(out), idx), stmts))
+            dts.append(_dtype(a))
+        lower = e.prim.lower
+        if (scalar or getattr(e.prim, "lower_check", None) is not None) and getattr(
+                e.prim, "lower_libm", None) is not None:
+            lower = e.prim.lower_libm   # no loop to vectorise, or fast only on part of the line
+        expr = lower(*exprs, **e.params)
+        if _needs_cast(e.prim, e.params, dts, _dtype(out)):
+            expr = f"{DTYPES[_dtype(out).name]}({expr})"
+        return expr
+
+    def loops(self, shape, fill):
+        """Lines of a loop nest over ``shape``; ``fill(idx, stmts)`` writes the body."""
+        idx = [self.new("j") for _ in shape]
+        stmts = []
+        fill(idx, stmts)
+        lines = [("    " * d) + f"for {j} in range({n}):"
+                 for d, (j, n) in enumerate(zip(idx, shape))]
+        return lines + [("    " * len(shape)) + s for s in stmts]
+
+    def store(self, target, v, lines):
+        """Write the value of ``v`` into the array ``target`` (of ``v``'s shape)."""
+        shape = _shape(v)
+
+        def fill(idx, stmts):
+            expr = self.get(v, idx, stmts)
+            stmts.append(f"{target}[{', '.join(idx) if idx else '()'}] = {expr}")
+        lines += self.loops(shape, fill)
+
+    def materialize(self, v, lines):
+        """A scratch array holding ``v`` (its name)."""
+        buf = self.arg(("tmp", _shape(v), _dtype(v)), _dtype(v), _shape(v))
+        self.store(buf, v, lines)
+        return buf
+
+    # -- equations ----------------------------------------------------------
+    def count_uses(self, jaxpr, outvars_extra=()):
+        for e in jaxpr.eqns:
+            for a in e.inputs:
+                if isinstance(a, Var):
+                    self.uses[id(a)] = self.uses.get(id(a), 0) + 1
+        outs = {id(v) for v in jaxpr.outvars} | set(outvars_extra)
+        # an elementwise value read once, by an elementwise equation of its shape
+        pointwise = {id(e.outputs[0]) for e in jaxpr.eqns if _pointwise(e)}
+        self.producer = getattr(self, "producer", {})
+        for e in jaxpr.eqns:
+            for v in e.outputs:
+                self.producer[id(v)] = e
+            if not _elementwise(e.prim):
+                continue
+            for a in e.inputs:
+                if (isinstance(a, Var) and self.uses.get(id(a)) == 1 and id(a) not in outs
+                        and id(a) in pointwise and _shape(a) == _shape(e.outputs[0])
+                        and _shape(a)):
+                    self.inline_ok.add(id(a))
+
+    def plan_inplace(self, jaxpr, carry_in, carry_out):
+        """Array carries whose new value can be written straight into their
+        storage: computed by an elementwise equation that (with the values
+        computed inside it) is the only reader of the old carry, at the same
+        index. Their copy at the end of the step is saved."""
+        outs = {id(v) for v in jaxpr.outvars}
+        for k, (d, v) in enumerate(zip(carry_in, carry_out)):
+            kind, buf = self.carry_vals[k]
+            if (kind != "buf" or v is d or not isinstance(v, Var) or id(d) in outs
+                    or id(v) in self.inplace):
+                continue
+            e = self.producer.get(id(v))
+            if e is None or not _elementwise(e.prim) or _shape(v) != _shape(d):
+                continue
+            if sum(1 for u in jaxpr.outvars if u is v) != 1:
+                continue
+            tree, todo = [], [e]
+            while todo:
+                x = todo.pop()
+                tree.append(x)
+                todo += [self.producer[id(a)] for a in x.inputs
+                         if isinstance(a, Var) and id(a) in self.inline_ok]
+            reads = sum(1 for x in tree for a in x.inputs if a is d
+                        and _shape(x.outputs[0]) == _shape(d))
+            if reads == self.uses.get(id(d), 0):
+                self.inplace[id(v)] = buf
+                self.done_carries.add(k)
+
+    def equations(self, jaxpr, lines):
+        """Lines computing the equations of ``jaxpr`` (inputs already bound)."""
+        for e in jaxpr.eqns:
+            name = e.prim.name
+            (out,) = e.outputs
+            shape = _shape(out)
+            if _elementwise(e.prim):
+                if not shape:
+                    t = self.new("t")
+                    stmts = []
+                    expr = self.elementwise(e, [], stmts)
+                    lines += stmts + [f"{t} = {expr}"]
+                    self.vals[id(out)] = ("scalar", t)
+                elif id(out) in self.inline_ok:
+                    self.vals[id(out)] = ("inline", e)
+                else:
+                    buf = self.inplace.get(id(out)) or self.arg(
+                        ("tmp", shape, _dtype(out)), _dtype(out), shape)
+
+                    def fill(idx, stmts, e=e, buf=buf):
+                        expr = self.elementwise(e, idx, stmts)
+                        stmts.append(f"{buf}[{', '.join(idx)}] = {expr}")
+                    lines += self.loops(shape, fill)
+                    self.vals[id(out)] = ("buf", buf)
+            elif name in _VIEWS:
+                self.vals[id(out)] = ("view", self.view(e))
+            elif name in _REDUCE:
+                self.contraction(e, out, lines, self.reduce_parts(e))
+            elif name == "dot_general" and id(out) in self.inline_ok:
+                self.vals[id(out)] = ("inline", e)
+            elif name == "dot_general":
+                self.contraction(e, out, lines, self.dot_parts(e))
+            else:
+                raise Unsupported(f"primitive '{name}'")
+
+    def view(self, e):
+        (x,) = e.inputs
+        name, p = e.prim.name, e.params
+        in_shape, out_shape = _shape(x), _shape(e.outputs[0])
+        if name == "broadcast_in_dim":
+            dims = p["broadcast_dimensions"]
+
+            def at(idx, stmts):
+                return self.get(x, ["0" if in_shape[i] == 1 else idx[d]
+                                    for i, d in enumerate(dims)], stmts)
+        elif name == "transpose":
+            perm = p["permutation"]
+
+            def at(idx, stmts):
+                sub = [None] * len(perm)
+                for i, a in enumerate(perm):
+                    sub[a] = idx[i]
+                return self.get(x, sub, stmts)
+        elif name == "slice":
+            starts, strides = p["start_indices"], p["strides"] or (1,) * len(in_shape)
+
+            def at(idx, stmts):
+                return self.get(x, [f"({j} * {st} + {s})" if (st, s) != (1, 0) else j
+                                    for j, s, st in zip(idx, starts, strides)], stmts)
+        else:   # reshape, squeeze, expand_dims: the same elements in the same order
+            def at(idx, stmts):
+                kept = [(j, n) for j, n in zip(idx, out_shape) if n != 1]
+                if [n for n in in_shape if n != 1] == [n for _, n in kept]:
+                    # only extent-1 axes come and go: no index arithmetic
+                    it = iter(j for j, _ in kept)
+                    return self.get(x, ["0" if n == 1 else next(it) for n in in_shape], stmts)
+                flat = " + ".join(f"{j} * {_size(out_shape[d + 1:])}"
+                                  for d, j in enumerate(idx)) or "0"
+                return self.get(x, [f"(({flat}) // {_size(in_shape[d + 1:])} % {n})"
+                                    for d, n in enumerate(in_shape)], stmts)
+        return at
+
+    def reduce_parts(self, e):
+        (x,) = e.inputs
+        axes = tuple(int(a) for a in e.params["axes"])
+        in_shape = _shape(x)
+        kept = [d for d in range(len(in_shape)) if d not in axes]
+
+        def term(out_idx, red_idx, stmts):
+            sub, ko, ro = [None] * len(in_shape), iter(out_idx), iter(red_idx)
+            for d in range(len(in_shape)):
+                sub[d] = next(ko) if d in kept else next(ro)
+            return self.get(x, sub, stmts)
+        return _REDUCE[e.prim.name], [in_shape[d] for d in axes], term
+
+    def dot_parts(self, e):
+        lhs, rhs = e.inputs
+        (lc, rc), (lb, rb) = e.params["dimension_numbers"]
+        ls, rs = _shape(lhs), _shape(rhs)
+        lf = [d for d in range(len(ls)) if d not in lc and d not in lb]
+        rf = [d for d in range(len(rs)) if d not in rc and d not in rb]
+
+        def term(out_idx, red_idx, stmts):
+            nb = len(lb)
+            b, li, ri = out_idx[:nb], out_idx[nb:nb + len(lf)], out_idx[nb + len(lf):]
+            lsub, rsub = [None] * len(ls), [None] * len(rs)
+            for k, (dl, dr) in enumerate(zip(lb, rb)):
+                lsub[dl] = rsub[dr] = b[k]
+            for k, (dl, dr) in enumerate(zip(lc, rc)):
+                lsub[dl] = rsub[dr] = red_idx[k]
+            for d, j in zip(lf, li):
+                lsub[d] = j
+            for d, j in zip(rf, ri):
+                rsub[d] = j
+            return f"{self.get(lhs, lsub, stmts)} * {self.get(rhs, rsub, stmts)}"
+        return "sum", [ls[d] for d in lc], term
+
+    def contraction(self, e, out, lines, parts):
+        """A reduction of ``term`` over the ``red`` extents for each output element.
+
+        Three loop forms, for speed (a sum chained through one accumulator
+        runs at the latency of an add, not the throughput): when the output's
+        innermost index is an operand's contiguous one, the sums accumulated
+        in the output along it (an axpy: each element's sum in order,
+        vectorised across elements); else, when the reduced index is, eight
+        accumulators over it (which LLVM turns into vector adds); else one
+        accumulator."""
+        op, red, term = parts
+        dtype = _dtype(out)
+        shape = _shape(out)
+        cast = DTYPES[dtype.name]
+        if dtype.kind not in "fiu":
+            raise Unsupported(f"'{e.prim.name}' of dtype {dtype}")
+        if op == "sum":
+            acc_init = "0.0" if dtype.kind == "f" else "0"
+        else:
+            low = op == "max"
+            acc_init = literal((-np.inf if low else np.inf) if dtype.kind == "f" else
+                               (np.iinfo(dtype).min if low else np.iinfo(dtype).max), dtype)
+        target = None
+        if shape:
+            target = self.inplace.get(id(out)) or self.arg(("tmp", shape, dtype), dtype, shape)
+        result = self.new("t") if not shape else None
+
+        def combine(a, t):
+            if op == "sum":
+                return f"{a} += {t}"
+            # NaN wins, as in np.max/np.min
+            return f"{a} = {'np.maximum' if op == 'max' else 'np.minimum'}({a}, {t})"
+
+        probe_out = [f"j{900 + d}" for d in range(len(shape))]
+        probe_red = [f"j{950 + d}" for d in range(len(red))]
+        probe = term(probe_out, probe_red, [])
+        contiguous_red = bool(red) and (f", {probe_red[-1]}]" in probe
+                                        or f"[{probe_red[-1]}]" in probe)
+        contiguous_out = bool(shape) and (f", {probe_out[-1]}]" in probe
+                                          or f"[{probe_out[-1]}]" in probe)
+        same_acc = (op != "sum" or dtype.name in ("float64", "int64"))
+        if shape and red and contiguous_out and same_acc and id(out) not in self.inplace:
+            outer = shape[:-1]
+
+            def fill_axpy(oidx, stmts):
+                jl = self.new("j")
+                full = oidx + [jl]
+                at = f"{target}[{', '.join(full)}]"
+                stmts.append(f"for {jl} in range({shape[-1]}):")
+                stmts.append(f"    {at} = {acc_init}")
+                red_idx = [self.new("j") for _ in red]
+                inner = []
+                t = term(full, red_idx, inner)
+                for d, (j, n) in enumerate(zip(red_idx, red)):
+                    stmts.append("    " * d + f"for {j} in range({n}):")
+                stmts.append("    " * len(red) + f"for {jl} in range({shape[-1]}):")
+                stmts.extend("    " * (len(red) + 1) + x for x in inner + [combine(at, t)])
+            lines += self.loops(outer, fill_axpy)
+            self.vals[id(out)] = ("buf", target)
+            return
+
+        def fill(out_idx, stmts):
+            a = self.new("a")
+            red_idx = [self.new("j") for _ in red]
+            inner = []
+            unroll = 8 if (op == "sum" and contiguous_red and red[-1] >= 16) else 1
+            if unroll > 1:
+                accs = [a] + [self.new("a") for _ in range(unroll - 1)]
+                stmts.extend(f"{x} = {acc_init}" for x in accs)
+                jr = red_idx[-1]
+                n8 = red[-1] - red[-1] % unroll
+                for d, (j, n) in enumerate(zip(red_idx[:-1], red[:-1])):
+                    stmts.append("    " * d + f"for {j} in range({n}):")
+                ind = "    " * (len(red) - 1)
+                stmts.append(ind + f"for {jr} in range(0, {n8}, {unroll}):")
+                for u, x in enumerate(accs):
+                    sub = red_idx[:-1] + [f"({jr} + {u})" if u else jr]
+                    t = term(out_idx, sub, inner)
+                    inner.append(f"{x} += {t}")
+                stmts.extend(ind + "    " + x for x in inner)
+                if n8 < red[-1]:
+                    rest = []
+                    t = term(out_idx, red_idx, rest)
+                    stmts.append(ind + f"for {jr} in range({n8}, {red[-1]}):")
+                    stmts.extend(ind + "    " + x for x in rest + [f"{a} += {t}"])
+                pairs = accs
+                while len(pairs) > 1:
+                    pairs = [f"({x} + {y})" for x, y in zip(pairs[::2], pairs[1::2])]
+                stmts.append(f"{a} = {pairs[0]}")
+            else:
+                stmts.append(f"{a} = {acc_init}")
+                t = term(out_idx, red_idx, inner)
+                inner.append(combine(a, t))
+                for d, (j, n) in enumerate(zip(red_idx, red)):
+                    stmts.append("    " * d + f"for {j} in range({n}):")
+                stmts.extend("    " * len(red) + x for x in inner)
+            value = f"{cast}({a})" if (cast != "np.float64" or op != "sum") else a
+            if target is None:
+                stmts.append(f"{result} = {value}")
+            else:
+                stmts.append(f"{target}[{', '.join(out_idx)}] = {value}")
+        lines += self.loops(shape, fill)
+        self.vals[id(out)] = ("buf", target) if shape else ("scalar", result)
+
+    # -- carries ------------------------------------------------------------
+    def bind_inputs(self, invars, kinds, before):
+        """Bind ``invars`` (``kinds``: (role, k, "const"|"carry"|"xs")) to arguments;
+        rank-0 consts and carries are loaded into locals in ``before``."""
+        for v, (role, k) in zip(invars, kinds):
+            shape = _shape(v)
+            if role == "xs":
+                self.vals[id(v)] = ("xs", self.arg(("xs", k), _dtype(v), (self.length,) + shape))
+            elif role == "carry":
+                self.vals[id(v)] = self.carry_vals[k]
+            else:
+                buf = self.arg(("const", k), _dtype(v), shape)
+                if shape:
+                    self.vals[id(v)] = ("buf", buf)
+                else:
+                    t = self.new("t")
+                    before.append(f"{t} = {buf}[()]")
+                    self.vals[id(v)] = ("scalar", t)
+
+    def carries(self, avals, before, after):
+        """The carries' storage: their returned arrays, rank-0 ones in locals."""
+        self.carry_vals, self.carry_bufs = [], []
+        for k, (shape, dtype) in enumerate(avals):
+            buf = self.arg(("carry", k), dtype, shape)
+            self.carry_bufs.append(buf)
+            if shape:
+                self.carry_vals.append(("buf", buf))
+            else:
+                r = self.new("r")
+                before.append(f"{r} = {buf}[()]")
+                after.append(f"{buf}[()] = {r}")
+                self.carry_vals.append(("scalar", r))
+
+    def update_carries(self, invars, outvars, lines):
+        """Lines at the end of a step: the new carries into their storage (all
+        computed before any is overwritten: a carry may read another)."""
+        copies, assigns = [], []
+        for k, (inv, outv) in enumerate(zip(invars, outvars)):
+            if outv is inv or k in self.done_carries:
+                continue
+            kind, data = self.carry_vals[k]
+            if kind == "scalar":
+                n = self.new("n")
+                stmts = []
+                expr = self.get(outv, [], stmts)
+                lines += stmts + [f"{n} = {expr}"]
+                assigns.append(f"{data} = {n}")
+                continue
+            src = self.vals.get(id(outv)) if isinstance(outv, Var) else None
+            if src is None or src[0] != "buf" or src[1] in self.carry_bufs or src[1] in self.fixed:
+                buf = self.materialize(outv, lines)
+            else:
+                buf = src[1]
+            copies.append((data, buf, _shape(outv)))
+        for data, buf, shape in copies:
+            def fill(idx, stmts, data=data, buf=buf):
+                stmts.append(f"{data}[{', '.join(idx)}] = {buf}[{', '.join(idx)}]")
+            lines += self.loops(shape, fill)
+        lines += assigns
+
+    def source(self, before, loop_head, body, after, work):
+        lines = ["def kernel(q0, q1, q2):", "    q3 = rt.argv(q1)"]
+        lines += ["    " + s for s in self.prologue]
+        lines += ["    " + s for s in before]
+        lines.append(f"    q4 = rt.release({int(work)})")
+        lines.append("    " + loop_head)
+        lines += ["        " + s for s in body] or ["        pass"]
+        lines.append("    rt.acquire(q4)")
+        lines += ["    " + s for s in after]
+        lines.append("    return rt.done(0)")
+        src = "\n".join(lines) + "\n"
+        _validate(src)
+        return src
+
+
+def _step_work(w):
+    """Rough element operations per step (for releasing the GIL)."""
+    return max(1, sum(_size(r[1]) for r in w.roles if r[0] == "tmp"))
+
+
+class Loop:
+    """A whole loop: ``source`` (the kernel's text) and ``wrap(kernel)``, the
+    function the plan calls with the loop's operands."""
+
+    def __init__(self, source, roles, in_dtypes, carry_avals, y_avals, n_consts, n_carry):
+        self.source, self.roles = source, roles
+        self.in_dtypes = in_dtypes
+        self.carry_avals, self.y_avals = carry_avals, y_avals
+        self.n_consts, self.n_carry = n_consts, n_carry
+
+    def wrap(self, kernel):
+        from .plan import _c
+        roles, dtypes = self.roles, self.in_dtypes
+        nc, nk = self.n_consts, self.n_carry
+        y_avals = self.y_avals
+        tmp = [(r[1], r[2]) for r in roles if r[0] == "tmp"]
+        pool: list = []
+
+        def run(*args):
+            args = [_c(a, d) for a, d in zip(args, dtypes)]
+            carries = [np.array(a, order="C") for a in args[nc:nc + nk]]   # fresh: returned
+            ys = [np.empty(shape, dtype) for shape, dtype in y_avals]
+            try:
+                scratch = pool.pop()
+            except IndexError:
+                scratch = [np.empty(s, d) for s, d in tmp]
+            it = iter(scratch)
+            argv = []
+            for r in roles:
+                kind = r[0]
+                if kind == "tmp":
+                    argv.append(next(it))
+                elif kind == "const":
+                    argv.append(args[r[1]])
+                elif kind == "carry":
+                    argv.append(carries[r[1]])
+                elif kind == "xs":
+                    argv.append(args[nc + nk + r[1]])
+                else:
+                    argv.append(ys[r[1]])
+            kernel(*argv)
+            pool.append(scratch)
+            return carries + ys
+        run.whole = True
+        run.source = self.source
+        return run
+
+
+def scan(jaxpr, num_consts, num_carry, length, reverse):
+    """The ``Loop`` of a scan of ``jaxpr``; ``Unsupported`` if it cannot be one."""
+    why = first_unsupported(jaxpr)
+    if why is not None:
+        raise Unsupported(why)
+    w = _Writer()
+    w.length, w.fixed = length, set()
+    invars = jaxpr.invars
+    carry_in = invars[num_consts:num_consts + num_carry]
+    n_x = len(invars) - num_consts - num_carry
+    carry_avals = [(_shape(v), _dtype(v)) for v in carry_in]
+    y_out = jaxpr.outvars[num_carry:]
+    before, after = [], []
+    w.carries(carry_avals, before, after)
+    kinds = ([("const", k) for k in range(num_consts)]
+             + [("carry", k) for k in range(num_carry)] + [("xs", k) for k in range(n_x)])
+    w.bind_inputs(invars, kinds, before)
+    w.fixed = {d for kind, d in (w.vals[id(v)] for v in invars[:num_consts]) if kind == "buf"}
+    w.fixed |= {d for kind, d in (w.vals[id(v)] for v in invars[num_consts + num_carry:])}
+    w.count_uses(jaxpr)
+    w.plan_inplace(jaxpr, carry_in, jaxpr.outvars[:num_carry])
+    body = []
+    w.equations(jaxpr, body)
+    y_avals = [((length,) + _shape(v), _dtype(v)) for v in y_out]
+    for k, v in enumerate(y_out):
+        ys = w.arg(("ys", k), _dtype(v), (length,) + _shape(v))
+        shape = _shape(v)
+
+        def fill(idx, stmts, v=v, ys=ys):
+            expr = w.get(v, idx, stmts)
+            stmts.append(f"{ys}[{', '.join(['s0'] + idx)}] = {expr}")
+        body += w.loops(shape, fill)
+    w.update_carries(carry_in, jaxpr.outvars[:num_carry], body)
+    head = (f"for s0 in range({length - 1}, -1, -1):" if reverse
+            else f"for s0 in range({length}):")
+    src = w.source(before, head, body, after, min(length * _step_work(w), 1 << 40))
+    in_dtypes = [_dtype(v) for v in invars]
+    return Loop(src, w.roles, in_dtypes, carry_avals, y_avals, num_consts, num_carry)
+
+
+def while_loop(cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
+    """The ``Loop`` of a while loop (operands: cond consts, body consts, carry)."""
+    for j in (cond_jaxpr, body_jaxpr):
+        why = first_unsupported(j)
+        if why is not None:
+            raise Unsupported(why)
+    w = _Writer()
+    w.length, w.fixed = 0, set()
+    carry_b = body_jaxpr.invars[body_nconsts:]
+    carry_avals = [(_shape(v), _dtype(v)) for v in carry_b]
+    before, after = [], []
+    w.carries(carry_avals, before, after)
+    nk = len(carry_b)
+    w.bind_inputs(cond_jaxpr.invars, [("const", k) for k in range(cond_nconsts)]
+                  + [("carry", k) for k in range(nk)], before)
+    w.bind_inputs(body_jaxpr.invars, [("const", cond_nconsts + k) for k in range(body_nconsts)]
+                  + [("carry", k) for k in range(nk)], before)
+    consts = cond_jaxpr.invars[:cond_nconsts] + body_jaxpr.invars[:body_nconsts]
+    w.fixed = {d for kind, d in (w.vals[id(v)] for v in consts) if kind == "buf"}
+    w.count_uses(cond_jaxpr)
+    w.count_uses(body_jaxpr)
+    w.plan_inplace(body_jaxpr, carry_b, body_jaxpr.outvars)
+    body = []
+    w.equations(cond_jaxpr, body)
+    (pred,) = cond_jaxpr.outvars
+    stmts = []
+    p = w.get(pred, [], stmts)
+    body += stmts + [f"if not {p}:", "    break"]
+    w.equations(body_jaxpr, body)
+    w.update_carries(carry_b, body_jaxpr.outvars, body)
+    src = w.source(before, "while True:", body, after, RELEASE_GIL_WORK)
+    in_dtypes = ([_dtype(v) for v in cond_jaxpr.invars[:cond_nconsts]]
+                 + [_dtype(v) for v in body_jaxpr.invars])
+    return Loop(src, w.roles, in_dtypes, carry_avals, [], cond_nconsts + body_nconsts, nk)
+
+

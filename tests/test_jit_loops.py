@@ -1,0 +1,322 @@
+"""Loops compiled whole (chainrule.jit.loops): a scan or while_loop whose body
+is arithmetic runs as one kernel. Every result is checked against the eager
+(un-jitted) program, and each test checks which path was taken, so that it
+cannot pass on the step-by-step path by accident."""
+
+import logging
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.numpy as jnp
+from chainrule import lax
+from chainrule.jit import cache
+
+pytestmark = pytest.mark.usefixtures("jit_cache_dir")
+RTOL = 1e-12
+
+
+def close(got, want, rtol=RTOL):
+    got, want = cr.tree_util.tree_leaves(got), cr.tree_util.tree_leaves(want)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        g, w = np.asarray(g), np.asarray(w)
+        assert g.shape == w.shape and g.dtype == w.dtype, (g.shape, w.shape, g.dtype, w.dtype)
+        scale = np.max(np.abs(w)) if w.size else 0.0
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol * scale)
+
+
+def whole(fn, *args, expect=None):
+    """``fn``'s first jitted call with the number of loops compiled whole and
+    the log of the compiles."""
+    handler = _Capture()
+    log = logging.getLogger("chainrule.jit")
+    old = log.level
+    log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    before = cache.stats["loops_compiled_whole"]
+    try:
+        out = cr.jit(fn)(*args)
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(old)
+    n = cache.stats["loops_compiled_whole"] - before
+    if expect is not None:
+        assert n >= expect, handler.lines
+    return out, n, handler.lines
+
+
+class _Capture(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+def rnn_loss(w, u, b, xs, h0):
+    def step(h, x):
+        h = jnp.tanh(w @ h + u @ x + b)
+        return h, jnp.sum(h * h)
+    h, ys = lax.scan(step, h0, xs)
+    return jnp.sum(ys) + jnp.sum(h)
+
+
+def rnn_data(hidden=24, steps=30, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(hidden, hidden)) / np.sqrt(hidden),
+            rng.normal(size=(hidden, 5)) * 0.3, rng.normal(size=hidden) * 0.1,
+            rng.normal(size=(steps, 5)), rng.normal(size=hidden) * 0.1)
+
+
+@pytest.mark.parametrize("hidden", [3, 24])
+def test_rnn_forward_and_grad(hidden):
+    args = rnn_data(hidden)
+    out, n, _ = whole(rnn_loss, *args, expect=1)
+    close(out, rnn_loss(*args))
+    g = cr.grad(rnn_loss, argnums=(0, 1, 2, 4))
+    out, n, lines = whole(g, *args, expect=2)   # the forward scan and the backward one
+    close(out, g(*args))
+    assert any("compiled whole" in line for line in lines)
+
+
+def test_scan_stacked_outputs_pytrees_and_int_carry():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(4, 4)) * 0.5
+    xs = {"p": rng.normal(size=(7, 4)), "q": rng.normal(size=(7, 2, 4))}
+
+    def f(init, xs):
+        def step(c, x):
+            h, k = c["h"], c["k"]
+            h2 = jnp.sin(a @ h) * x["p"] + jnp.sum(x["q"], axis=0)
+            return {"h": h2, "k": k + 2}, (h2.T, jnp.max(x["q"]), k * 3, jnp.outer(h2, h))
+        return lax.scan(step, init, xs)
+    init = {"h": rng.normal(size=4), "k": np.asarray(3, np.int64)}
+    out, _, _ = whole(f, init, xs, expect=1)
+    close(out, f(init, xs))
+    assert np.asarray(out[0]["k"]).dtype == np.int64
+
+
+def test_reverse_length_without_xs_and_zero_length():
+    def f(c0, n):
+        def step(c, _):
+            return c * 0.9 + jnp.cos(c), c[::2] * 2.0
+        return lax.scan(step, c0, None, length=n)
+    c0 = np.linspace(-1, 1, 6)
+    for n in (5, 0):
+        out, _, _ = whole(lambda c, n=n: f(c, n), c0, expect=1)
+        close(out, f(c0, n))
+
+    def g(c0, xs):
+        def step(c, x):
+            return c + x * c, jnp.exp(-c) + x
+        return lax.scan(step, c0, xs, reverse=True)
+    xs = np.random.default_rng(2).normal(size=(9, 6)) * 0.1
+    out, _, _ = whole(g, c0, xs, expect=1)
+    close(out, g(c0, xs))
+    gg = cr.grad(lambda c, x: jnp.sum(g(c, x)[1] ** 2) + jnp.sum(g(c, x)[0]), argnums=(0, 1))
+    out, _, _ = whole(gg, c0, xs, expect=1)
+    close(out, gg(c0, xs))
+
+
+def test_carries_that_swap_and_read_each_other():
+    # each new carry reads the old values of the others: all are computed
+    # before any is overwritten
+    def f(a, b):
+        def step(c, _):
+            x, y, s = c
+            return (y, x + y, s + x[0]), x * 1.0
+        return lax.scan(step, (a, b, np.asarray(0.0)), None, length=6)
+    a, b = np.array([1.0, 2.0]), np.array([0.5, -1.0])
+    out, _, _ = whole(f, a, b, expect=1)
+    close(out, f(a, b))
+
+    def g(m):   # a carry that is a transposed view of itself
+        def step(c, _):
+            return c.T * 0.5 + c, jnp.sum(c, axis=1)
+        return lax.scan(step, m, None, length=4)
+    m = np.arange(9.0).reshape(3, 3)
+    out, _, _ = whole(g, m, expect=1)
+    close(out, g(m))
+
+
+def test_structural_ops_in_the_body():
+    rng = np.random.default_rng(3)
+    xs = rng.normal(size=(5, 3, 4))
+    w = rng.normal(size=(12, 2))
+
+    def f(c, xs):
+        def step(c, x):
+            flat = jnp.reshape(x, (12,)) @ w           # reshape + small dot
+            t = jnp.transpose(x)[1:3, :]               # transpose + slice
+            bmat = jnp.broadcast_to(c[:, None], (2, 4))
+            c2 = jnp.tanh(flat + jnp.sum(t * bmat[:, :3].T[:2].T.sum() + jnp.mean(x), axis=1))
+            return c2, (jnp.expand_dims(c2, 0), jnp.squeeze(x[:1, :1]), jnp.min(x, axis=0))
+        return lax.scan(step, c, xs)
+    c = rng.normal(size=2)
+    out, _, _ = whole(f, c, xs, expect=1)
+    close(out, f(c, xs))
+
+
+def rk4_loss(a, c, x0, n=200, dt=0.01):
+    def f(x):
+        return jnp.tanh(a @ x) + c
+
+    def body(i, x):
+        k1 = f(x)
+        k2 = f(x + dt / 2 * k1)
+        k3 = f(x + dt / 2 * k2)
+        k4 = f(x + dt * k3)
+        return x + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    return jnp.sum(lax.fori_loop(0, n, body, x0) ** 2)
+
+
+def test_fori_loop_rk4_forward_and_grad():
+    rng = np.random.default_rng(4)
+    a, c, x0 = rng.normal(size=(10, 10)) / 3, rng.normal(size=10) * 0.1, rng.normal(size=10)
+    out, _, _ = whole(rk4_loss, a, c, x0, expect=1)
+    close(out, rk4_loss(a, c, x0))
+    g = cr.grad(rk4_loss, argnums=(0, 1))
+    out, _, _ = whole(g, a, c, x0, expect=2)
+    close(out, g(a, c, x0))
+
+    def uses_i(x):   # the loop counter in the body, an int carry
+        return lax.fori_loop(2, 9, lambda i, v: v * 0.5 + i * v ** 2 / 10.0, x)
+    out, _, _ = whole(uses_i, np.linspace(0, 1, 5), expect=1)
+    close(out, uses_i(np.linspace(0, 1, 5)))
+
+
+def newton_cbrt(a):
+    def cond(c):
+        return jnp.max(jnp.abs(c[0] - c[1])) > 1e-12
+
+    def body(c):
+        x = c[0]
+        return x - (x ** 3 - a) / (3 * x ** 2), x
+    return lax.while_loop(cond, body, (a + 1.0, a))[0]
+
+
+def test_while_loop_newton_and_jvp():
+    a = np.random.default_rng(5).uniform(0.5, 20.0, size=1000)
+    out, _, _ = whole(newton_cbrt, a, expect=1)
+    close(out, newton_cbrt(a))
+    np.testing.assert_allclose(out, np.cbrt(a), rtol=1e-12)
+
+    def f(a, t):
+        return cr.jvp(newton_cbrt, (a,), (t,))
+    t = np.ones_like(a)
+    out, _, _ = whole(f, a, t, expect=1)
+    close(out, f(a, t))
+    np.testing.assert_allclose(out[1], 1 / (3 * np.cbrt(a) ** 2), rtol=1e-10)
+
+
+def test_while_loop_int_and_bool_carries():
+    def collatz_steps(n):
+        def cond(c):
+            return c[0] != 1
+
+        def body(c):
+            n, k, odd = c
+            odd = n % 2 == 1
+            return jnp.where(odd, 3 * n + 1, n // 2), k + 1, odd
+        return lax.while_loop(cond, body, (n, np.asarray(0), np.asarray(False)))
+    for n in (27, 1, 6):
+        out, _, _ = whole(collatz_steps, np.asarray(n), expect=1)
+        close(out, collatz_steps(np.asarray(n)))
+
+    def zero_trips(x):   # the condition is false at once: the input comes back
+        return lax.while_loop(lambda v: jnp.sum(v) < 0, lambda v: v * 2, x)
+    x = np.array([1.0, 2.0])
+    out, _, _ = whole(zero_trips, x, expect=1)
+    close(out, zero_trips(x))
+    assert out is not x
+
+
+def test_nested_loops_and_cond_stay_correct():
+    def nested(x):
+        def outer(c, _):
+            inner, _ = lax.scan(lambda d, _: (d * 0.5 + 1.0, None), c, None, length=3)
+            return inner + c, jnp.sum(inner)
+        return lax.scan(outer, x, None, length=4)
+    x = np.array([1.0, -2.0, 3.0])
+    out, n, lines = whole(nested, x)
+    close(out, nested(x))
+    # the outer loop holds a scan: it runs step by step, around the inner
+    # loop compiled whole
+    assert any("primitive 'scan'" in line for line in lines), lines
+    assert n >= 1
+
+    def with_cond(x):
+        def step(c, _):
+            c = lax.cond(jnp.sum(c) > 0, lambda v: v - 1.0, lambda v: v + 2.0, c)
+            return c, c
+        return lax.scan(step, x, None, length=5)
+    out, n, lines = whole(with_cond, x)
+    close(out, with_cond(x))
+    assert any("kept on the step-by-step path: primitive 'cond'" in line for line in lines)
+
+    g = cr.grad(lambda x: jnp.sum(nested(x)[1]))
+    out, _, _ = whole(g, x)
+    close(out, g(x))
+
+
+def test_float32_and_unsupported_primitive_logged():
+    def f(c, xs):
+        return lax.scan(lambda c, x: (c * x + jnp.float32(1), jnp.exp(c)), c, xs)
+    c = np.ones(3, np.float32)
+    xs = np.linspace(0, 1, 12, dtype=np.float32).reshape(4, 3)
+    out, _, _ = whole(f, c, xs, expect=1)
+    close(out, f(c, xs), rtol=1e-6)
+
+    def sorted_body(c, xs):
+        return lax.scan(lambda c, x: (jnp.sort(c + x), c), c, xs)
+    out, n, lines = whole(sorted_body, c, xs)
+    close(out, sorted_body(c, xs))
+    assert any("kept on the step-by-step path" in line and "sort" in line for line in lines)
+
+
+def test_compiled_loop_is_cached_on_disk(tmp_path, monkeypatch):
+    # a second process (here: a cold in-memory cache) loads the loop's kernel
+    monkeypatch.setenv("CHAINRULE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(cache, "_memory", {})
+    args = rnn_data(4, 6)
+    whole(rnn_loss, *args, expect=1)
+    compiles = cache.stats["kernel_compiles"]
+    monkeypatch.setattr(cache, "_memory", {})
+    loads = cache.stats["kernel_disk_loads"]
+    out, _, _ = whole(lambda *a: rnn_loss(*a) * 1.0, *args, expect=1)
+    assert cache.stats["kernel_compiles"] == compiles
+    assert cache.stats["kernel_disk_loads"] > loads
+    close(out, rnn_loss(*args))
+
+
+def test_tiered_path_swaps_in_the_whole_loop(tmp_path):
+    """On the async tier the loop runs step by step until the compile process
+    delivers its kernel; then the plan is rebuilt with the whole loop."""
+    import os
+    import subprocess
+    import sys
+    script = """
+import numpy as np, chainrule as cr, chainrule.numpy as jnp
+from chainrule import lax
+from chainrule.jit import cache
+def f(c, xs):
+    return lax.scan(lambda c, x: (jnp.tanh(c * x + 1.0), jnp.sum(c)), c, xs)
+c, xs = np.linspace(0, 1, 4), np.linspace(-1, 1, 24).reshape(6, 4)
+g = cr.jit(f)
+first = g(c, xs)
+assert cache.stats["loops_compiled_whole"] == 0
+g.lower(c, xs).executable.upgrade(wait=True)
+second = g(c, xs)
+for a, b, e in zip(first, second, f(c, xs)):
+    np.testing.assert_allclose(a, e, rtol=1e-12)
+    np.testing.assert_allclose(b, e, rtol=1e-12)
+print("whole", cache.stats["loops_compiled_whole"])
+"""
+    env = dict(os.environ, CHAINRULE_JIT_COMPILE="async", CHAINRULE_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "whole 1" in out.stdout, out.stdout
