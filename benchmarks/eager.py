@@ -47,8 +47,12 @@ def _parse_args():
 ARGS = _parse_args() if __name__ == "__main__" else None
 # Thread limits only take effect if set before NumPy (and its BLAS) is loaded.
 if ARGS is not None and ARGS.threads:
+    # n threads means n cores, by affinity: XLA keeps a second compute
+    # thread whatever its flags say, so flags alone compare one core with two
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:ARGS.threads]))
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                "NUMBA_NUM_THREADS"):
+                "NUMBA_NUM_THREADS", "CHAINRULE_JIT_THREADS"):
         os.environ[var] = str(ARGS.threads)
 
 import datetime  # noqa: E402

@@ -29,6 +29,8 @@ from pathlib import Path
 # One BLAS thread: these matrices are small, and a second thread waiting on a
 # busy core makes single calls 10-100x slower at random, which would measure
 # the scheduler rather than the modes.
+if hasattr(os, "sched_setaffinity"):  # and one core, by affinity, for every library
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 

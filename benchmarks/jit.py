@@ -62,8 +62,12 @@ def _args():
 
 ARGS = _args() if __name__ == "__main__" else None
 if ARGS is not None and ARGS.threads:
+    # n threads means n cores, by affinity: XLA keeps a second compute
+    # thread whatever its flags say, so flags alone compare one core with two
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:ARGS.threads]))
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                "NUMBA_NUM_THREADS"):
+                "NUMBA_NUM_THREADS", "CHAINRULE_JIT_THREADS"):
         os.environ[var] = str(ARGS.threads)
     os.environ["XLA_FLAGS"] = ("--xla_cpu_multi_thread_eigen=false "
                                f"intra_op_parallelism_threads={ARGS.threads}")
