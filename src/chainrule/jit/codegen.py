@@ -81,15 +81,17 @@ class CodegenError(Exception):
     the backend does not handle, or text that fails validation)."""
 
 
-def validate(src: str) -> None:
-    """Parse generated source and check it holds only what we generate."""
+def validate(src: str, nodes=_NODES, name=_NAME, names=_NAMES, check_args=True) -> None:
+    """Parse generated source and check it holds only what we generate: the
+    ``nodes``, local names matching ``name`` and the globals in ``names``
+    (loops.py passes its own, for ``while``/``if``/``break``)."""
     tree = ast.parse(src)
     for node in ast.walk(tree):
-        if not isinstance(node, _NODES):
+        if not isinstance(node, nodes):
             raise CodegenError(f"generated code contains a {type(node).__name__}")
-        if isinstance(node, ast.Name) and not (_NAME.match(node.id) or node.id in _NAMES):
+        if isinstance(node, ast.Name) and not (name.match(node.id) or node.id in names):
             raise CodegenError(f"generated code uses the name {node.id!r}")
-        if isinstance(node, ast.arg) and not _NAME.match(node.arg):
+        if check_args and isinstance(node, ast.arg) and not name.match(node.arg):
             raise CodegenError(f"generated code has the argument {node.arg!r}")
         if isinstance(node, ast.Attribute):
             base = node.value.id if isinstance(node.value, ast.Name) else None

@@ -31,11 +31,12 @@ computed where they are read. No Python runs per step.
 from __future__ import annotations
 
 import ast
+import re
 
 import numpy as np
 
 from ..core import Literal, Var
-from .codegen import _ATTRS, _NODES, DTYPES, CodegenError, _needs_cast, literal
+from .codegen import _NODES, DTYPES, _needs_cast, literal, validate
 from .native import RELEASE_GIL_WORK
 
 
@@ -47,27 +48,13 @@ _VIEWS = {"broadcast_in_dim", "reshape", "squeeze", "expand_dims", "transpose", 
 _REDUCE = {"reduce_sum": "sum", "reduce_max": "max", "reduce_min": "min"}
 _NAMES = {"np", "math", "vm", "rt", "range", "abs", "min", "max", "kernel", "True", "False"}
 _LOOP_NODES = _NODES + (ast.While, ast.If, ast.Break)
+_LOOP_NAME = re.compile(r"^[ijtanrsq][0-9]+$")
 
 
 def _validate(src: str) -> None:
     """Generated loop source holds only what we generate (``codegen.validate``,
     with ``while``/``if``/``break`` for while loops)."""
-    tree = ast.parse(src)
-    for node in ast.walk(tree):
-        if not isinstance(node, _LOOP_NODES):
-            raise CodegenError(f"generated loop contains a {type(node).__name__}")
-        if isinstance(node, ast.Name) and not (
-                (node.id[0] in "ijtanrsq" and node.id[1:].isdigit()) or node.id in _NAMES):
-            raise CodegenError(f"generated loop uses the name {node.id!r}")
-        if isinstance(node, ast.Attribute):
-            base = node.value.id if isinstance(node.value, ast.Name) else None
-            if base not in _ATTRS or node.attr not in _ATTRS[base]:
-                raise CodegenError(f"generated loop uses the attribute {node.attr!r}")
-        if isinstance(node, ast.Constant) and not (
-                node.value is None or type(node.value) in (int, float, bool)):
-            raise CodegenError("generated loop contains a non-numeric constant")
-        if isinstance(node, ast.FunctionDef) and (node.name != "kernel" or node.decorator_list):
-            raise CodegenError("generated loop defines an unexpected function")
+    validate(src, nodes=_LOOP_NODES, name=_LOOP_NAME, names=_NAMES, check_args=False)
 
 
 def _shape(v):
