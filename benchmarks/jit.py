@@ -663,18 +663,10 @@ def main():
         run_w1(rows, repeats)
     if which & {"W2", "W3"}:
         run_w2_w3(rows, repeats, which)
-    if "W5" in which:
-        run_w5(rows, repeats)
-    if "W7" in which:
-        run_w7(rows, repeats)
-    if "W8" in which:
-        run_w8(rows, repeats)
-    if "W9" in which:
-        run_w9(rows, repeats)
-    if "W10" in which:
-        run_w10(rows, repeats)
-    if "W11" in which:
-        run_w11(rows, repeats)
+    for name, run in (("W5", run_w5), ("W7", run_w7), ("W8", run_w8), ("W9", run_w9),
+                      ("W10", run_w10), ("W11", run_w11)):
+        if name in which:
+            run(rows, repeats)
     if "W4" in which:
         run_w4(rows, 1 if ARGS.quick else ARGS.w4_repeats)
     vers = versions()
