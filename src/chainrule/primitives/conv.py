@@ -149,18 +149,16 @@ def _padded(x, spatial, padding, lhs_dil):
 
 def _matrix(a, contracted):
     """``a`` as a (free, contracted) matrix, both groups in ``a``'s memory
-    order, copied only where the axes cannot be merged in place; and the free
-    axes' order. The contracted axes come in the order given (the other
-    operand's matrix must use the same order)."""
+    order, copied only where the axes cannot be merged in place. The
+    contracted axes come in the order given (the other operand's matrix must
+    use the same order)."""
     free = sorted((d for d in range(a.ndim) if d not in contracted), key=lambda d: -a.strides[d])
     nf = int(np.prod([a.shape[d] for d in free], dtype=np.int64))
     nc = int(np.prod([a.shape[d] for d in contracted], dtype=np.int64))
     inner = min(range(a.ndim), key=lambda d: (a.strides[d], d in contracted))
     if inner in contracted:
-        m = np.transpose(a, free + list(contracted)).reshape(nf, nc)
-    else:
-        m = np.transpose(a, list(contracted) + free).reshape(nc, nf).T
-    return m, free
+        return np.transpose(a, free + list(contracted)).reshape(nf, nc)
+    return np.transpose(a, list(contracted) + free).reshape(nc, nf).T
 
 
 def _contract(v, w, v_con, w_con, out):
@@ -169,10 +167,9 @@ def _contract(v, w, v_con, w_con, out):
     order = sorted(range(len(v_con)), key=lambda k: -v.strides[v_con[k]])
     v_con = [v_con[k] for k in order]
     w_con = [w_con[k] for k in order]
-    mw, _ = _matrix(w, w_con)                  # (free_w, con)
-    mw = mw.T                                  # (con, free_w)
+    mw = _matrix(w, w_con).T                   # (con, free_w)
     free = sorted((d for d in range(v.ndim) if d not in v_con), key=lambda d: -v.strides[d])
-    lead = free[0]   # the windows' batch axis is always free
+    lead = free[0]   # outermost in memory (there is one: the batch axis is free)
     row_bytes = v.itemsize * int(np.prod([v.shape[d] for d in v_con], dtype=np.int64)) * max(
         1, int(np.prod([v.shape[d] for d in free[1:]], dtype=np.int64)))
     step = max(1, min(v.shape[lead], _CHUNK_BYTES // max(row_bytes, 1)))
@@ -180,10 +177,9 @@ def _contract(v, w, v_con, w_con, out):
     for start in range(0, v.shape[lead], step):
         idx = [slice(None)] * v.ndim
         idx[lead] = slice(start, start + step)
-        mv, _ = _matrix(v[tuple(idx)], v_con)  # (free_v, con): the patch matrix
+        mv = _matrix(v[tuple(idx)], v_con)     # (free_v, con): the patch matrix
         rows = flat[start:start + step].reshape(-1, out.shape[-1])
         np.matmul(mv, mw, out=rows)
-    return free
 
 
 def _impl(lhs, rhs, **params):
