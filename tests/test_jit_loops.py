@@ -320,3 +320,37 @@ print("whole", cache.stats["loops_compiled_whole"])
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "whole 1" in out.stdout, out.stdout
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int64"])
+@pytest.mark.parametrize("n, k", [(4, 13), (9, 8), (16, 5), (3, 2)])
+def test_products_with_loop_constants(n, k, dtype):
+    """``W @ h``, ``h @ W`` and a batched product of constants inside a body,
+    reduced extents that are and are not multiples of the unrolling: the
+    relaid constants (read along their contiguous axis) give eager's values."""
+    rng = np.random.default_rng(n * k)
+    cast = (lambda a: np.round(a * 4).astype(dtype)) if dtype == "int64" else (
+        lambda a: a.astype(dtype))
+    w, v = cast(rng.normal(size=(n, k))), cast(rng.normal(size=(k, n)))
+    t = cast(rng.normal(size=(2, n, k)))
+    xs = cast(rng.normal(size=(6, k)))
+
+    def f(w, v, t, xs):
+        def step(h, x):
+            a = w @ x + v.T @ x          # row-dot form, relaid
+            b = x @ v                    # already axpy form
+            c = jnp.einsum("bnk,k->bn", t, x)
+            h = h + a * 2 + b + jnp.sum(c, axis=0)
+            if dtype != "int64":
+                h = jnp.tanh(h * 0.1)
+            else:
+                h = h % 7
+            return h, jnp.max(h)
+        return lax.scan(step, jnp.zeros(n, dtype), xs)
+
+    out, _, _ = whole(f, w, v, t, xs, expect=1)
+    close(out, f(w, v, t, xs), rtol=1e-5 if dtype == "float32" else RTOL)
+    if dtype == "float64":
+        g = cr.grad(lambda *a: jnp.sum(f(*a)[1]), argnums=(0, 1, 2))
+        out, _, _ = whole(g, w, v, t, xs, expect=2)
+        close(out, g(w, v, t, xs))

@@ -65,6 +65,10 @@ def _dtype(v):
     return np.dtype(v.aval.dtype)
 
 
+def _rank(v):
+    return len(v.aval.shape)
+
+
 def _size(shape):
     return int(np.prod(shape, dtype=np.int64))
 
@@ -116,6 +120,9 @@ class _Writer:
         self.inline_ok = set()   # ids of elementwise values computed where read
         self.inplace = {}        # id(var) -> the carry storage it is written to
         self.done_carries = set()
+        self.before = []         # lines before the loop
+        self.invariant = set()   # ids of array values the loop does not change
+        self.relaid_bufs = {}    # (id(var), perm) -> its copy with axes permuted
 
     def new(self, prefix):
         n = self.counts.get(prefix, 0)
@@ -276,6 +283,8 @@ class _Writer:
                     self.vals[id(out)] = ("buf", buf)
             elif name in _VIEWS:
                 self.vals[id(out)] = ("view", self.view(e))
+                if id(e.inputs[0]) in self.invariant:
+                    self.invariant.add(id(out))
             elif name in _REDUCE:
                 self.contraction(e, out, lines, self.reduce_parts(e))
             elif name == "dot_general" and id(out) in self.inline_ok:
@@ -335,12 +344,22 @@ class _Writer:
             return self.get(x, sub, stmts)
         return _REDUCE[e.prim.name], [in_shape[d] for d in axes], term
 
-    def dot_parts(self, e):
+    def dot_parts(self, e, copies=None):
+        """``dot_general`` as a sum of products; ``copies`` maps an operand's
+        position to ``(buffer, perm)``: read it from ``buffer``, which holds it
+        with its axes permuted by ``perm``."""
         lhs, rhs = e.inputs
         (lc, rc), (lb, rb) = e.params["dimension_numbers"]
         ls, rs = _shape(lhs), _shape(rhs)
         lf = [d for d in range(len(ls)) if d not in lc and d not in lb]
         rf = [d for d in range(len(rs)) if d not in rc and d not in rb]
+        copies = copies or {}
+
+        def read(k, v, sub, stmts):
+            if k not in copies:
+                return self.get(v, sub, stmts)
+            buf, perm = copies[k]
+            return f"{buf}[{', '.join(sub[a] for a in perm)}]"
 
         def term(out_idx, red_idx, stmts):
             nb = len(lb)
@@ -354,8 +373,38 @@ class _Writer:
                 lsub[d] = j
             for d, j in zip(rf, ri):
                 rsub[d] = j
-            return f"{self.get(lhs, lsub, stmts)} * {self.get(rhs, rsub, stmts)}"
+            return f"{read(0, lhs, lsub, stmts)} * {read(1, rhs, rsub, stmts)}"
         return "sum", [ls[d] for d in lc], term
+
+    def relaid(self, e):
+        """For a ``dot_general`` whose output runs along a strided axis of a
+        loop-invariant operand (``W @ h``: rows of ``W`` are dotted with
+        ``h``), that operand copied once, before the loop, with that axis
+        last: then each output element's sum accumulates along contiguous
+        memory, vectorised across the output (``contraction``'s first form).
+        ``{position: (buffer, perm)}`` for ``dot_parts``; empty if none."""
+        (lc, rc), (lb, rb) = e.params["dimension_numbers"]
+        lhs, rhs = e.inputs
+        lf = [d for d in range(_rank(lhs)) if d not in lc and d not in lb]
+        rf = [d for d in range(_rank(rhs)) if d not in rc and d not in rb]
+        k, v, axis = (1, rhs, rf[-1]) if rf else (0, lhs, lf[-1]) if lf else (None,) * 3
+        if (k is None or id(v) not in self.invariant or axis == _rank(v) - 1
+                or _shape(v)[axis] < 4):
+            return {}
+        perm = tuple(a for a in range(_rank(v)) if a != axis) + (axis,)
+        key = (id(v), perm)
+        if key not in self.relaid_bufs:
+            shape = tuple(_shape(v)[a] for a in perm)
+            buf = self.arg(("tmp", shape, _dtype(v)), _dtype(v), shape)
+
+            def fill(idx, stmts):
+                sub = [None] * len(perm)
+                for i, a in enumerate(perm):
+                    sub[a] = idx[i]
+                stmts.append(f"{buf}[{', '.join(idx)}] = {self.get(v, sub, stmts)}")
+            self.before += self.loops(shape, fill)
+            self.relaid_bufs[key] = buf
+        return {k: (self.relaid_bufs[key], perm)}
 
     def contraction(self, e, out, lines, parts):
         """A reduction of ``term`` over the ``red`` extents for each output element.
@@ -392,28 +441,50 @@ class _Writer:
 
         probe_out = [f"j{900 + d}" for d in range(len(shape))]
         probe_red = [f"j{950 + d}" for d in range(len(red))]
-        probe = term(probe_out, probe_red, [])
-        contiguous_red = bool(red) and (f", {probe_red[-1]}]" in probe
-                                        or f"[{probe_red[-1]}]" in probe)
-        contiguous_out = bool(shape) and (f", {probe_out[-1]}]" in probe
-                                          or f"[{probe_out[-1]}]" in probe)
+
+        def contiguous(j):
+            probe = term(probe_out, probe_red, [])
+            return f", {j}]" in probe or f"[{j}]" in probe
+        contiguous_red = bool(red) and contiguous(probe_red[-1])
+        contiguous_out = bool(shape) and contiguous(probe_out[-1])
+        if shape and red and not contiguous_out and e.prim.name == "dot_general":
+            copies = self.relaid(e)
+            if copies:
+                op, red, term = self.dot_parts(e, copies)
+                contiguous_out = True
         same_acc = (op != "sum" or dtype.name in ("float64", "int64"))
         if shape and red and contiguous_out and same_acc and id(out) not in self.inplace:
             outer = shape[:-1]
 
             def fill_axpy(oidx, stmts):
+                # the innermost reduction unrolled by up to 8: each element's
+                # sum still runs in order, with fewer loads and stores of it
                 jl = self.new("j")
                 full = oidx + [jl]
                 at = f"{target}[{', '.join(full)}]"
                 stmts.append(f"for {jl} in range({shape[-1]}):")
                 stmts.append(f"    {at} = {acc_init}")
                 red_idx = [self.new("j") for _ in red]
-                inner = []
-                t = term(full, red_idx, inner)
-                for d, (j, n) in enumerate(zip(red_idx, red)):
+                for d, (j, n) in enumerate(zip(red_idx[:-1], red[:-1])):
                     stmts.append("    " * d + f"for {j} in range({n}):")
-                stmts.append("    " * len(red) + f"for {jl} in range({shape[-1]}):")
-                stmts.extend("    " * (len(red) + 1) + x for x in inner + [combine(at, t)])
+                ind = "    " * (len(red) - 1)
+                jr, n = red_idx[-1], red[-1]
+                unroll = min(8, n)
+                n8 = n - n % unroll
+                a = self.new("a")
+                inner = [f"{a} = {at}"]
+                for u in range(unroll):
+                    t = term(full, red_idx[:-1] + [f"({jr} + {u})" if u else jr], inner)
+                    inner.append(combine(a, t))
+                stmts.append(ind + f"for {jr} in range(0, {n8}, {unroll}):")
+                stmts.append(ind + f"    for {jl} in range({shape[-1]}):")
+                stmts.extend(ind + "        " + x for x in inner + [f"{at} = {a}"])
+                if n8 < n:
+                    rest = []
+                    t = term(full, red_idx, rest)
+                    stmts.append(ind + f"for {jr} in range({n8}, {n}):")
+                    stmts.append(ind + f"    for {jl} in range({shape[-1]}):")
+                    stmts.extend(ind + "        " + x for x in rest + [combine(at, t)])
             lines += self.loops(outer, fill_axpy)
             self.vals[id(out)] = ("buf", target)
             return
@@ -475,6 +546,7 @@ class _Writer:
                 buf = self.arg(("const", k), _dtype(v), shape)
                 if shape:
                     self.vals[id(v)] = ("buf", buf)
+                    self.invariant.add(id(v))
                 else:
                     t = self.new("t")
                     before.append(f"{t} = {buf}[()]")
@@ -624,7 +696,7 @@ def scan(jaxpr, num_consts, num_carry, length, reverse):
     w.update_carries(carry_in, jaxpr.outvars[:num_carry], body)
     head = (f"for s0 in range({length - 1}, -1, -1):" if reverse
             else f"for s0 in range({length}):")
-    src = w.source(before, head, body, after, min(length * _step_work(w), 1 << 40))
+    src = w.source(before + w.before, head, body, after, min(length * _step_work(w), 1 << 40))
     in_dtypes = [_dtype(v) for v in invars]
     return Loop(src, w.roles, in_dtypes, carry_avals, y_avals, num_consts, num_carry)
 
@@ -659,7 +731,7 @@ def while_loop(cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
     body += stmts + [f"if not {p}:", "    break"]
     w.equations(body_jaxpr, body)
     w.update_carries(carry_b, body_jaxpr.outvars, body)
-    src = w.source(before, "while True:", body, after, RELEASE_GIL_WORK)
+    src = w.source(before + w.before, "while True:", body, after, RELEASE_GIL_WORK)
     in_dtypes = ([_dtype(v) for v in cond_jaxpr.invars[:cond_nconsts]]
                  + [_dtype(v) for v in body_jaxpr.invars])
     return Loop(src, w.roles, in_dtypes, carry_avals, [], cond_nconsts + body_nconsts, nk)
