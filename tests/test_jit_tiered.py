@@ -124,9 +124,16 @@ def test_killed_compiler_warns_once_and_stays_right(tmp_path):
             results = [g(w, x) for _ in range(3)]
             h = cr.jit(lambda w, x: cnp.exp(cnp.tanh(x @ w)))   # a new plan after the death
             results.append(h(w, x))
+            # a loop compiled whole asks the dead compiler too: step by step, no second warning
+            loop = cr.jit(lambda x: cr.lax.fori_loop(0, 4, lambda i, c: cnp.tanh(c) * 1.5, x))
+            results.append(loop(x))
+        loop_ref = x
+        for _ in range(4):
+            loop_ref = np.tanh(loop_ref) * 1.5
         msgs = [str(m.message) for m in caught if "compile process" in str(m.message)]
         print(json.dumps({"first": first.tolist(), "again": [r.tolist() for r in results[:3]],
                           "h": results[3].tolist(), "h_ref": np.exp(np.tanh(x @ w)).tolist(),
+                          "loop": results[4].tolist(), "loop_ref": loop_ref.tolist(),
                           "ref": reference(w, x).tolist(), "warnings": msgs,
                           "tier": plan(g).tier, "numba": "numba" in sys.modules}))
     """, tmp_path)
@@ -136,6 +143,7 @@ def test_killed_compiler_warns_once_and_stays_right(tmp_path):
     for r in out["again"]:
         _close(r, out["ref"])
     _close(out["h"], out["h_ref"])
+    _close(out["loop"], out["loop_ref"])
     assert out["tier"] == "NumPy" and out["numba"] is False
 
 

@@ -64,6 +64,21 @@ def _building() -> list:
     if not hasattr(_tls, "building"):
         _tls.building = []
     return _tls.building
+
+
+def _ask(sources):
+    """The compiled functions of ``sources`` from the compile process, or None
+    while any is being compiled (it is then registered with the plans being
+    built, which are rebuilt when it arrives) or if the compile process has
+    died (warned once: the plan stays on NumPy)."""
+    fns = [cache.request(src) for src in sources]
+    waiting = [src for src, fn in zip(sources, fns) if fn is cache.PENDING]
+    for pending in _building():
+        pending.extend(waiting)
+    if any(fn is None for fn in fns):
+        cache.compiler_warning(stacklevel=7)
+        return None
+    return None if waiting else fns
 _getrefcount = sys.getrefcount
 _getweakrefcount = weakref.getweakrefcount
 
@@ -172,14 +187,12 @@ def _whole(what, build):
         return None
     try:
         if cache.asynchronous():
-            fn = cache.request(loop.source)
-            if fn is cache.PENDING:
-                for pending in _building():
-                    pending.append(loop.source)
-                _log.info("%s compiling whole; step by step until then", what)
+            fns = _ask([loop.source])
+            if fns is None:
+                _log.info("%s compiled whole when the compile process has it; step by step "
+                          "until then", what)
                 return None
-            if fn is None:   # the compile process died
-                return None
+            (fn,) = fns
         else:
             fn = cache.compile_kernel(loop.source)
     except Exception as err:  # Numba's errors, or the compile process's report of them
@@ -345,13 +358,8 @@ class Executable:
         """``(kernel, exact form)`` from the compile process, or ``(None, None)``
         while either is being compiled (or there is no compile process)."""
         sources = [k.source] + ([generate(k.spec, exact=True)] if checked(k.spec) else [])
-        fns = [cache.request(src) for src in sources]
-        waiting = [src for src, fn in zip(sources, fns) if fn is cache.PENDING]
-        for pending in _building():
-            pending.extend(waiting)
-        if any(fn is None for fn in fns):   # the compile process died
-            cache.compiler_warning(stacklevel=6)
-        if waiting or any(fn is None for fn in fns):
+        fns = _ask(sources)
+        if fns is None:
             return None, None
         exact = None
         if len(fns) > 1:
