@@ -144,6 +144,27 @@ def _serve_one(request, cache):
     return {"key": request["key"], "path": str(path)}
 
 
+def _lighten_numba():
+    """Import Numba without two costs that kernels do not need: on its first
+    compile Numba imports ``scipy.linalg`` (a seventh of a second) to see
+    whether ``np.dot`` can call BLAS, and while resolving overloads it
+    formats every rejected candidate's message with terminal colours. Both
+    are off here only: kernels call no BLAS (``codegen``'s whitelist, and
+    ``loops`` writes its contractions as loops), and the compile process
+    reports only an error's text. The NumPy tier shares the core with this
+    process, so its CPU time is the time to the compiled tier."""
+    sys.modules.setdefault("scipy", None)   # "import scipy..." raises ImportError
+    flag = "NUMBA_DISABLE_ERROR_MESSAGE_HIGHLIGHTING"
+    ours = flag not in os.environ
+    if ours:   # read when numba.core.errors is imported; NUMBA_* is in the cache key
+        os.environ[flag] = "1"
+    try:
+        import numba.core.errors  # noqa: F401
+    finally:
+        if ours:
+            del os.environ[flag]
+
+
 def main():
     """Compile kernels from stdin until it closes."""
     out = os.fdopen(os.dup(1), "wb")
@@ -161,6 +182,7 @@ def main():
         os._exit(0)   # the parent closed the pipe or died: never outlive it
 
     threading.Thread(target=read, daemon=True).start()
+    _lighten_numba()
     from . import cache, vmath  # noqa: F401  (Numba and the math helpers, once)
     while True:
         request = requests.get()
