@@ -145,15 +145,17 @@ def _serve_one(request, cache):
 
 
 def _lighten_numba():
-    """Import Numba without two costs that kernels do not need: on its first
+    """Import Numba without costs that kernels do not need: on its first
     compile Numba imports ``scipy.linalg`` (a seventh of a second) to see
-    whether ``np.dot`` can call BLAS, and while resolving overloads it
-    formats every rejected candidate's message with terminal colours. Both
-    are off here only: kernels call no BLAS (``codegen``'s whitelist, and
+    whether ``np.dot`` can call BLAS and ``cffi`` (with its C parser, 30 ms)
+    to type cffi functions, and while resolving overloads it formats every
+    rejected candidate's message with terminal colours. All are off here
+    only: kernels call no BLAS and no cffi (``codegen``'s whitelist, and
     ``loops`` writes its contractions as loops), and the compile process
     reports only an error's text. The NumPy tier shares the core with this
     process, so its CPU time is the time to the compiled tier."""
     sys.modules.setdefault("scipy", None)   # "import scipy..." raises ImportError
+    sys.modules.setdefault("cffi", None)    # Numba types cffi functions only if it imports
     flag = "NUMBA_DISABLE_ERROR_MESSAGE_HIGHLIGHTING"
     ours = flag not in os.environ
     if ours:   # read when numba.core.errors is imported; NUMBA_* is in the cache key
