@@ -349,7 +349,8 @@ def test_numpy_tier_computes_a_squeeze_read_by_a_kernel_and_a_loop_once(numpy_ti
 @pytest.mark.parametrize("user_flag", [None, "1"])
 def test_compile_process_numba_set_up_compiles_right_kernels(tmp_path, user_flag):
     # what the compile process does before its first compile (compiler._lighten_numba):
-    # no scipy or cffi, no coloured messages, and NUMBA_* (in the cache key) left as it was
+    # no scipy, cffi or yaml, no coloured messages, and NUMBA_* (in the cache key) as it
+    # was
     code = textwrap.dedent(f"""
         import json, os, sys
         sys.path.insert(0, {SRC!r})
@@ -366,7 +367,7 @@ def test_compile_process_numba_set_up_compiles_right_kernels(tmp_path, user_flag
         t = np.tanh(x)
         ref = (1.0 - t * t) * np.exp(x) + t * np.exp(x)
         blocked = []
-        for name in ("scipy.linalg", "cffi"):
+        for name in ("scipy.linalg", "cffi", "yaml"):
             try:
                 __import__(name)
             except ImportError:
@@ -381,10 +382,10 @@ def test_compile_process_numba_set_up_compiles_right_kernels(tmp_path, user_flag
     if user_flag:
         env["NUMBA_DISABLE_ERROR_MESSAGE_HIGHLIGHTING"] = user_flag
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, cwd=tmp_path)   # (no .numba_config.yaml there)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out["blocked"] == ["scipy.linalg", "cffi"]
+    assert out["blocked"] == ["scipy.linalg", "cffi", "yaml"]
     assert out["flag"] == [user_flag, user_flag]
     assert out["compiles"] >= 1 and out["fallbacks"] == 0
     _close(out["got"], out["ref"])

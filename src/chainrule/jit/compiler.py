@@ -148,7 +148,8 @@ def _lighten_numba():
     """Import Numba without costs that kernels do not need: on its first
     compile Numba imports ``scipy.linalg`` (a seventh of a second) to see
     whether ``np.dot`` can call BLAS and ``cffi`` (with its C parser, 30 ms)
-    to type cffi functions, and while resolving overloads it formats every
+    to type cffi functions, ``yaml`` (15 ms) in case the working directory
+    has a ``.numba_config.yaml``, and while resolving overloads it formats every
     rejected candidate's message with terminal colours. All are off here
     only: kernels call no BLAS and no cffi (``codegen``'s whitelist, and
     ``loops`` writes its contractions as loops), and the compile process
@@ -156,6 +157,8 @@ def _lighten_numba():
     process, so its CPU time is the time to the compiled tier."""
     sys.modules.setdefault("scipy", None)   # "import scipy..." raises ImportError
     sys.modules.setdefault("cffi", None)    # Numba types cffi functions only if it imports
+    if not os.path.exists(".numba_config.yaml"):   # the one file Numba reads with yaml
+        sys.modules.setdefault("yaml", None)
     flag = "NUMBA_DISABLE_ERROR_MESSAGE_HIGHLIGHTING"
     ours = flag not in os.environ
     if ours:   # read when numba.core.errors is imported; NUMBA_* is in the cache key
