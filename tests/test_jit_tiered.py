@@ -352,3 +352,48 @@ def test_numpy_tier_computes_a_squeeze_read_by_a_kernel_and_a_loop_once(numpy_ti
     theta = np.array([0.6, 1.2])
     got = cr.jit(f)(theta)
     np.testing.assert_allclose(got, f(theta), rtol=1e-14)
+
+
+@pytest.mark.parametrize("user_flag", [None, "1"])
+def test_compile_process_numba_set_up_compiles_right_kernels(tmp_path, user_flag):
+    # what the compile process does before its first compile (compiler._lighten_numba):
+    # no scipy, cffi or yaml, no coloured messages, and NUMBA_* (in the cache key) as it
+    # was
+    code = textwrap.dedent(f"""
+        import json, os, sys
+        sys.path.insert(0, {SRC!r})
+        import numpy as np
+        from chainrule.jit import compiler
+        before = os.environ.get("NUMBA_DISABLE_ERROR_MESSAGE_HIGHLIGHTING")
+        compiler._lighten_numba()
+        after = os.environ.get("NUMBA_DISABLE_ERROR_MESSAGE_HIGHLIGHTING")
+        import chainrule as cr
+        import chainrule.numpy as cnp
+        from chainrule.jit import cache
+        f = cr.jit(cr.grad(lambda x: cnp.sum(cnp.tanh(x) * cnp.exp(x))))
+        x = np.linspace(-3.0, 3.0, 101)
+        t = np.tanh(x)
+        ref = (1.0 - t * t) * np.exp(x) + t * np.exp(x)
+        blocked = []
+        for name in ("scipy.linalg", "cffi", "yaml"):
+            try:
+                __import__(name)
+            except ImportError:
+                blocked.append(name)
+        print(json.dumps({{"got": f(x).tolist(), "ref": ref.tolist(), "blocked": blocked,
+                          "flag": [before, after], "compiles": cache.stats["kernel_compiles"],
+                          "fallbacks": len(next(iter(f._entries.values())).executable.fallbacks)}}))
+    """)
+    env = dict(os.environ, CHAINRULE_CACHE_DIR=str(tmp_path), NUMBA_CACHE_DIR=str(tmp_path / "nb"),
+               CHAINRULE_JIT_COMPILE="sync")
+    env.pop("NUMBA_DISABLE_ERROR_MESSAGE_HIGHLIGHTING", None)
+    if user_flag:
+        env["NUMBA_DISABLE_ERROR_MESSAGE_HIGHLIGHTING"] = user_flag
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)   # (no .numba_config.yaml there)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["blocked"] == ["scipy.linalg", "cffi", "yaml"]
+    assert out["flag"] == [user_flag, user_flag]
+    assert out["compiles"] >= 1 and out["fallbacks"] == 0
+    _close(out["got"], out["ref"])

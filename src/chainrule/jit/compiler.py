@@ -144,8 +144,44 @@ def _serve_one(request, cache):
     return {"key": request["key"], "path": str(path)}
 
 
+def _lighten_numba():
+    """Import Numba without costs that kernels do not need: on its first
+    compile Numba imports ``scipy.linalg`` (a seventh of a second) to see
+    whether ``np.dot`` can call BLAS and ``cffi`` (with its C parser, 30 ms)
+    to type cffi functions, ``yaml`` (15 ms) in case the working directory
+    has a ``.numba_config.yaml``, and while resolving overloads it formats every
+    rejected candidate's message with terminal colours. All are off here
+    only: kernels call no BLAS and no cffi (``codegen``'s whitelist, and
+    ``loops`` writes its contractions as loops), and the compile process
+    reports only an error's text. The NumPy tier shares the core with this
+    process, so its CPU time is the time to the compiled tier."""
+    sys.modules.setdefault("scipy", None)   # "import scipy..." raises ImportError
+    sys.modules.setdefault("cffi", None)    # Numba types cffi functions only if it imports
+    if not os.path.exists(".numba_config.yaml"):   # the one file Numba reads with yaml
+        sys.modules.setdefault("yaml", None)
+    flag = "NUMBA_DISABLE_ERROR_MESSAGE_HIGHLIGHTING"
+    ours = flag not in os.environ
+    if ours:   # read when numba.core.errors is imported; NUMBA_* is in the cache key
+        os.environ[flag] = "1"
+    try:
+        import numba.core.errors  # noqa: F401
+    finally:
+        if ours:
+            del os.environ[flag]
+
+
+# Numba's compiler makes many short-lived reference cycles: with Python's
+# collector on, a tenth of the compile process's time goes to collections
+# while kernels are waiting. It runs off, and collects when no request is
+# waiting (or after this many kernels in a row, which bounds the garbage to
+# about a megabyte per kernel).
+_COLLECT_EVERY = 32
+
+
 def main():
     """Compile kernels from stdin until it closes."""
+    import gc
+    gc.disable()
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)   # stray prints go to stderr, not into the answers
     warnings.simplefilter("ignore")
@@ -161,9 +197,16 @@ def main():
         os._exit(0)   # the parent closed the pipe or died: never outlive it
 
     threading.Thread(target=read, daemon=True).start()
+    _lighten_numba()
     from . import cache, vmath  # noqa: F401  (Numba and the math helpers, once)
+    gc.freeze()   # what the imports made stays: collections need not scan it
+    uncollected = 0
     while True:
+        if uncollected and (requests.empty() or uncollected >= _COLLECT_EVERY):
+            gc.collect()
+            uncollected = 0
         request = requests.get()
+        uncollected += 1
         try:
             answer = _serve_one(request, cache)
         except Exception as err:   # e.g. the cache directory became unwritable
