@@ -23,7 +23,8 @@ def close(got, want, rtol=RTOL):
     for g, w in zip(got, want):
         g, w = np.asarray(g), np.asarray(w)
         assert g.shape == w.shape and g.dtype == w.dtype, (g.shape, w.shape, g.dtype, w.dtype)
-        scale = np.max(np.abs(w)) if w.size else 0.0
+        finite = np.abs(w[np.isfinite(w)]) if w.dtype.kind in "fc" else np.abs(w)
+        scale = np.max(finite) if finite.size else 0.0
         np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol * scale)
 
 
@@ -354,3 +355,27 @@ def test_products_with_loop_constants(n, k, dtype):
         g = cr.grad(lambda *a: jnp.sum(f(*a)[1]), argnums=(0, 1, 2))
         out, _, _ = whole(g, w, v, t, xs, expect=2)
         close(out, g(w, v, t, xs))
+
+
+@pytest.mark.parametrize("n", [16, 37, 200])
+@pytest.mark.parametrize("with_nan", [False, True])
+def test_reductions_of_computed_values_in_a_body(n, with_nan):
+    """max / min / sum of elementwise values computed inside the reduction
+    (eight accumulators over the contiguous axis): eager's values, NaN
+    propagating as in np.max / np.min."""
+    rng = np.random.default_rng(n)
+    xs = rng.normal(size=(5, n))
+    if with_nan:
+        xs[2, n // 2] = np.nan
+    c0 = rng.normal(size=n)
+
+    def f(c0, xs):
+        def step(c, x):
+            ys = (jnp.max(jnp.abs(c - x)), jnp.min(c * x), jnp.sum(jnp.sin(c) * x))
+            return c * 0.5 + x, ys
+        return lax.scan(step, c0, xs)
+
+    out, _, _ = whole(f, c0, xs, expect=1)
+    close(out, f(c0, xs))
+    if with_nan:
+        assert np.isnan(out[1][0][2]) and np.isnan(out[1][1][2])

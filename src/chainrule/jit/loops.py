@@ -215,18 +215,20 @@ class _Writer:
                 if isinstance(a, Var):
                     self.uses[id(a)] = self.uses.get(id(a), 0) + 1
         outs = {id(v) for v in jaxpr.outvars} | set(outvars_extra)
-        # an elementwise value read once, by an elementwise equation of its shape
+        # an elementwise value read once, by an elementwise equation of its
+        # shape or by a reduction (which reads each element once)
         pointwise = {id(e.outputs[0]) for e in jaxpr.eqns if _pointwise(e)}
         self.producer = getattr(self, "producer", {})
         for e in jaxpr.eqns:
             for v in e.outputs:
                 self.producer[id(v)] = e
-            if not _elementwise(e.prim):
+            reduction = e.prim.name in _REDUCE
+            if not (_elementwise(e.prim) or reduction):
                 continue
             for a in e.inputs:
                 if (isinstance(a, Var) and self.uses.get(id(a)) == 1 and id(a) not in outs
-                        and id(a) in pointwise and _shape(a) == _shape(e.outputs[0])
-                        and _shape(a)):
+                        and id(a) in pointwise and _shape(a)
+                        and (reduction or _shape(a) == _shape(e.outputs[0]))):
                     self.inline_ok.add(id(a))
 
     def plan_inplace(self, jaxpr, carry_in, carry_out):
@@ -443,7 +445,8 @@ class _Writer:
         probe_red = [f"j{950 + d}" for d in range(len(red))]
 
         def contiguous(j):
-            probe = term(probe_out, probe_red, [])
+            stmts = []
+            probe = " ".join([term(probe_out, probe_red, stmts)] + stmts)
             return f", {j}]" in probe or f"[{j}]" in probe
         contiguous_red = bool(red) and contiguous(probe_red[-1])
         contiguous_out = bool(shape) and contiguous(probe_out[-1])
@@ -493,7 +496,9 @@ class _Writer:
             a = self.new("a")
             red_idx = [self.new("j") for _ in red]
             inner = []
-            unroll = 8 if (op == "sum" and contiguous_red and red[-1] >= 16) else 1
+            # a max or min is exact in any order; a sum's eight partial sums
+            # are the usual pairwise-style rounding
+            unroll = 8 if (contiguous_red and red[-1] >= 16) else 1
             if unroll > 1:
                 accs = [a] + [self.new("a") for _ in range(unroll - 1)]
                 stmts.extend(f"{x} = {acc_init}" for x in accs)
@@ -506,16 +511,18 @@ class _Writer:
                 for u, x in enumerate(accs):
                     sub = red_idx[:-1] + [f"({jr} + {u})" if u else jr]
                     t = term(out_idx, sub, inner)
-                    inner.append(f"{x} += {t}")
+                    inner.append(combine(x, t))
                 stmts.extend(ind + "    " + x for x in inner)
                 if n8 < red[-1]:
                     rest = []
                     t = term(out_idx, red_idx, rest)
                     stmts.append(ind + f"for {jr} in range({n8}, {red[-1]}):")
-                    stmts.extend(ind + "    " + x for x in rest + [f"{a} += {t}"])
+                    stmts.extend(ind + "    " + x for x in rest + [combine(a, t)])
                 pairs = accs
+                fn = {"max": "np.maximum", "min": "np.minimum"}.get(op)
                 while len(pairs) > 1:
-                    pairs = [f"({x} + {y})" for x, y in zip(pairs[::2], pairs[1::2])]
+                    pairs = [f"{fn}({x}, {y})" if fn else f"({x} + {y})"
+                             for x, y in zip(pairs[::2], pairs[1::2])]
                 stmts.append(f"{a} = {pairs[0]}")
             else:
                 stmts.append(f"{a} = {acc_init}")
