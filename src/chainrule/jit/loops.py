@@ -8,7 +8,9 @@ kernel: elementwise primitives (their ``lower`` emitters, as in fused
 kernels), ``reduce_sum``/``reduce_max``/``reduce_min``, ``dot_general``
 (written as loops: for the small contractions of loop bodies they beat a
 BLAS call, and Numba's ``np.dot`` would tie the code to Numba's runtime,
-which the disk cache does without), and the structural primitives
+which the disk cache does without; a loop constant read across its
+contiguous axis, ``W @ h``, is copied once before the loop with that axis
+moved, so that every product accumulates along contiguous memory), and the structural primitives
 ``broadcast_in_dim``, ``reshape``/``squeeze``/``expand_dims``, ``transpose``
 and ``slice``, which are index arithmetic, not memory.
 
@@ -450,13 +452,14 @@ class _Writer:
             return f", {j}]" in probe or f"[{j}]" in probe
         contiguous_red = bool(red) and contiguous(probe_red[-1])
         contiguous_out = bool(shape) and contiguous(probe_out[-1])
-        if shape and red and not contiguous_out and e.prim.name == "dot_general":
+        same_acc = (op != "sum" or dtype.name in ("float64", "int64"))
+        axpy_ok = bool(shape and red) and same_acc and id(out) not in self.inplace
+        if axpy_ok and not contiguous_out and e.prim.name == "dot_general":
             copies = self.relaid(e)
             if copies:
                 op, red, term = self.dot_parts(e, copies)
                 contiguous_out = True
-        same_acc = (op != "sum" or dtype.name in ("float64", "int64"))
-        if shape and red and contiguous_out and same_acc and id(out) not in self.inplace:
+        if axpy_ok and contiguous_out:
             outer = shape[:-1]
 
             def fill_axpy(oidx, stmts):
