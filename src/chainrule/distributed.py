@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 import traceback
 import warnings
 
@@ -212,6 +213,10 @@ def _abort_on_uncaught(comm):
                          f"of {comm.size}; aborting the job\n")
         sys.stderr.write("".join(traceback.format_exception(kind, value, tb)))
         sys.stderr.flush()
+        # the launcher forwards our stderr through a pipe; aborting at once can
+        # end the job before it has read the traceback (seen with MPICH's
+        # hydra under load), so give it a moment first
+        time.sleep(0.5)
         try:
             comm.comm.Abort(1)
         finally:
