@@ -71,6 +71,14 @@ def _rank(v):
     return len(v.aval.shape)
 
 
+def _unpermuted(idx, perm):
+    """The index of an array whose axes, permuted by ``perm``, are indexed by ``idx``."""
+    sub = [None] * len(perm)
+    for i, a in enumerate(perm):
+        sub[a] = idx[i]
+    return sub
+
+
 def _size(shape):
     return int(np.prod(shape, dtype=np.int64))
 
@@ -312,10 +320,7 @@ class _Writer:
             perm = p["permutation"]
 
             def at(idx, stmts):
-                sub = [None] * len(perm)
-                for i, a in enumerate(perm):
-                    sub[a] = idx[i]
-                return self.get(x, sub, stmts)
+                return self.get(x, _unpermuted(idx, perm), stmts)
         elif name == "slice":
             starts, strides = p["start_indices"], p["strides"] or (1,) * len(in_shape)
 
@@ -402,10 +407,8 @@ class _Writer:
             buf = self.arg(("tmp", shape, _dtype(v)), _dtype(v), shape)
 
             def fill(idx, stmts):
-                sub = [None] * len(perm)
-                for i, a in enumerate(perm):
-                    sub[a] = idx[i]
-                stmts.append(f"{buf}[{', '.join(idx)}] = {self.get(v, sub, stmts)}")
+                src = self.get(v, _unpermuted(idx, perm), stmts)
+                stmts.append(f"{buf}[{', '.join(idx)}] = {src}")
             self.before += self.loops(shape, fill)
             self.relaid_bufs[key] = buf
         return {k: (self.relaid_bufs[key], perm)}

@@ -79,6 +79,8 @@ def _ask(sources):
         cache.compiler_warning(stacklevel=7)
         return None
     return None if waiting else fns
+
+
 _getrefcount = sys.getrefcount
 _getweakrefcount = weakref.getweakrefcount
 
