@@ -248,6 +248,78 @@ def test_scan_under_vmap_and_jit():
     assert _prims(closed).count("scan") == 2  # forward and backward loops, not unrolled
 
 
+def _scans(closed):
+    return [e for e in closed.eqns if e.prim.name == "scan"]
+
+
+def test_scan_reverse_mode_stacks_residuals_instead_of_recomputing():
+    """The backward loop reads what the forward loop stacked: no tanh, no
+    product that only the forward needs; broadcasts are redone
+    from their small operand rather than stacked; values of the consts
+    alone (``w.T``) are computed once, outside the loop."""
+    w, xs = RNG.normal(size=(4, 4)) / 2, RNG.normal(size=(6, 4))
+
+    def loss(w, xs):
+        def step(h, x):
+            h = cnp.tanh(w @ h + x * cnp.sum(h))
+            return h, cnp.sum(h * h)
+        h, ys = lax.scan(step, cnp.ones(4), xs)
+        return cnp.sum(ys) + cnp.sum(h)
+
+    closed = cr.make_jaxpr(cr.grad(loss))(w, xs)
+    fwd, bwd = _scans(closed)
+    back_body = _prims(cr.core.ClosedJaxpr(bwd.params["jaxpr"], []))
+    assert "tanh" not in back_body
+    assert back_body.count("dot_general") == 1  # w.T @ g
+    # the outer products g_t h_t^T summed into w's cotangent: one product
+    # of their stacks after the loop
+    after = _prims(closed)[_prims(closed).index("scan", 1):]
+    assert after.count("dot_general") == 1
+    stacked = [v.aval.shape for v in fwd.outputs[2:]]
+    assert stacked and all(s == (6, 4) for s in stacked), stacked  # nothing broadcast
+    _close(cr.grad(loss)(w, xs), cr.jit(cr.grad(loss))(w, xs), rtol=1e-12)
+    check_grads(loss, (w, xs), order=2, modes=("fwd", "rev"))
+
+
+def test_scan_reverse_mode_recomputes_a_checkpointed_body():
+    w, xs = RNG.normal(size=(4, 4)) / 2, RNG.normal(size=(6, 4))
+
+    def loss(w, xs, remat):
+        def step(h, x):
+            h = cnp.tanh(w @ h + x)
+            return h, cnp.sum(cnp.sin(h))
+        h, ys = lax.scan(cr.checkpoint(step) if remat else step, cnp.ones(4), xs)
+        return cnp.sum(ys)
+
+    plain = cr.make_jaxpr(cr.grad(lambda w: loss(w, xs, False)))(w)
+    remat = cr.make_jaxpr(cr.grad(lambda w: loss(w, xs, True)))(w)
+    as_prims = lambda e: _prims(cr.core.ClosedJaxpr(e.params["jaxpr"], []))  # noqa: E731
+    assert "tanh" not in as_prims(_scans(plain)[1])
+    # the checkpointed body stacks only its carry, and the backward loop
+    # runs the step again
+    assert len(_scans(remat)[0].outputs) < len(_scans(plain)[0].outputs)
+    assert "checkpoint" in as_prims(_scans(remat)[1]) or "tanh" in as_prims(_scans(remat)[1])
+    _close(cr.grad(loss)(w, xs, True), cr.grad(loss)(w, xs, False), rtol=1e-12)
+    _close(cr.jit(cr.grad(loss), static_argnums=2)(w, xs, True),
+           cr.grad(loss)(w, xs, False), rtol=1e-12)
+
+
+def test_scan_reverse_mode_runs_a_callback_once_per_step():
+    seen = []
+
+    def loss(a):
+        def step(c, x):
+            cr.debug.callback(lambda v: seen.append(float(v)), x)
+            return c * a + x, c
+        return cnp.sum(lax.scan(step, 1.0, cnp.arange(5.0))[1])
+
+    cr.grad(loss)(0.5)
+    assert seen == [0.0, 1.0, 2.0, 3.0, 4.0]
+    seen.clear()
+    cr.jit(cr.grad(loss))(0.5)
+    assert seen == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
 def test_scan_errors():
     with pytest.raises(TypeError, match=r"carry must keep its shapes and dtypes.*f64\[\] "
                                         r"became f32\[\]"):

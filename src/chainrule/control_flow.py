@@ -15,6 +15,7 @@ differentiates; the primitives appear where values are traced (jit, vmap).
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import numpy as np
 
@@ -352,14 +353,133 @@ def _scan_jvp_full(primals, tangents, *, jaxpr, num_consts, num_carry, length, r
     return primal_outs, [t if is_float(get_aval(t).dtype) else None for t in t_outs]
 
 
-def _scan_vjp_fwd(*args, jaxpr, num_consts, num_carry, length, reverse):
-    # run forward, also emitting the carry that enters each step: those are
-    # the per-iteration residuals the backward loop needs
+# Reverse mode splits the body's VJP where the cotangents enter (partial
+# evaluation, as JAX's linearize does): what needs no cotangent runs in the
+# forward loop, which stacks the values the backward loop reads, so that the
+# backward loop does not recompute the forward step. Structural ops
+# (broadcasts, reshapes) are recomputed from their stacked operand rather
+# than stacked themselves, values made from the consts alone are computed
+# once before the backward loop, and a recomputation that ``checkpoint``
+# asked for stays in the backward loop.
+
+_RECOMPUTED = frozenset({"broadcast_in_dim", "reshape", "transpose", "squeeze", "expand_dims",
+                         "convert_element_type"})
+
+
+class _SplitBody(NamedTuple):
+    tconsts: list     # constants captured while tracing the body's VJP
+    fwd: Jaxpr        # (tconsts, consts, carry, x) -> (carry, y, residuals)
+    hoisted: Jaxpr    # (tconsts, consts) -> invariant values the backward reads
+    bwd_in: list      # what the backward body reads: tconsts+consts, hoisted, x, residuals, cts
+    bwd_eqns: list
+    in_cts: list      # per body input: its cotangent's atom, None where inactive
+
+
+def _live(eqns, outvars):
+    """The equations ``outvars`` need (and effects), in order."""
+    live = {id(v) for v in outvars if isinstance(v, Var)}
+    kept = []
+    for e in reversed(eqns):
+        if getattr(e.prim, "effect", False) or any(id(v) in live for v in e.outputs):
+            kept.append(e)
+            live.update(id(a) for a in e.inputs if isinstance(a, Var))
+    return kept[::-1]
+
+
+def _split_body_vjp(jaxpr, num_consts, num_carry, wants):
+    from .api import vjp
+    from .checkpoint import optimization_barrier_p
+    from .core import current_interpreter
+    avals, outs = _in_avals(jaxpr), out_avals(jaxpr)
+    n, n_out = len(avals), len(outs)
+    active = [i for i, a in enumerate(avals) if is_float(a.dtype)
+              and (wants[i] or num_consts <= i < num_consts + num_carry)]
+    cut = []
+
+    def lin(*a):
+        primals, cts = list(a[:n]), list(a[n:])
+
+        def of_active(*ws):
+            full = list(primals)
+            for i, w in zip(active, ws):
+                full[i] = w
+            return run(jaxpr, *full)
+
+        if not active:
+            cut.append(len(current_interpreter().eqns))
+            return run(jaxpr, *primals)
+        out, pullback = vjp(of_active, *[primals[i] for i in active])
+        cut.append(len(current_interpreter().eqns))
+        return list(out) + list(pullback(cts))
+
+    lj, tconsts = trace_fun(lin, avals + outs, "scan (body's VJP)")
+    t = len(tconsts)
+    ins = lj.invars
+    consts_v, vary_v, cts_v = ins[:t + num_consts], ins[t + num_consts:t + n], ins[t + n:]
+    # kind of each value: "c" made from consts alone, "v" varies per step
+    # without needing a cotangent (forward loop), "u" needs one (backward loop)
+    kind = {id(v): "c" for v in consts_v}
+    kind.update({id(v): "v" for v in vary_v})
+    kind.update({id(v): "u" for v in cts_v})
+    producer, eqn_kind = {}, {}
+    for i, e in enumerate(lj.eqns):
+        ks = {kind[id(a)] for a in e.inputs if isinstance(a, Var)}
+        late = i >= cut[0]  # traced by the pullback
+        effect = getattr(e.prim, "effect", False)
+        if "u" in ks or late and (effect or e.prim is optimization_barrier_p):
+            k = "u"
+        elif "v" in ks or effect:
+            k = "u" if late and e.prim.name in _RECOMPUTED else "v"
+        else:
+            k = "c"
+        eqn_kind[id(e)] = k
+        for v in e.outputs:
+            kind[id(v)] = k
+            producer[id(v)] = e
+    back = [e for e in lj.eqns if eqn_kind[id(e)] == "u"]
+    in_cts = [None] * n
+    for i, v in zip(active, lj.outvars[n_out:]):
+        in_cts[i] = v
+    # what the backward loop reads that it does not compute: recompute the
+    # structural ops of the forward pass from their operands, stack the rest
+    need, hoist, stack, seen = list(back), [], [], set()
+    reads = [a for e in need for a in e.inputs] + [v for v in in_cts if v is not None]
+    while reads:
+        v = reads.pop()
+        if not isinstance(v, Var) or id(v) in seen or kind[id(v)] == "u":
+            continue
+        seen.add(id(v))
+        e = producer.get(id(v))
+        if kind[id(v)] == "c":
+            if e is not None:
+                hoist.append(v)
+        elif any(v is x for x in vary_v[num_carry:]):
+            pass  # an x: read from xs directly
+        elif e is not None and e.prim.name in _RECOMPUTED and not getattr(e.prim, "effect",
+                                                                          False):
+            if e not in need:
+                need.append(e)
+            reads.extend(e.inputs)
+        else:
+            stack.append(v)
+    order = {id(e): i for i, e in enumerate(lj.eqns)}
+    bwd_eqns = sorted({id(e): e for e in need}.values(), key=lambda e: order[id(e)])
+    fwd_eqns = [e for e in lj.eqns if eqn_kind[id(e)] != "u"]
+    fwd = Jaxpr([], list(ins[:t + n]), _live(fwd_eqns, lj.outvars[:n_out] + stack),
+                list(lj.outvars[:n_out]) + stack)
+    c_eqns = [e for e in lj.eqns if eqn_kind[id(e)] == "c"]
+    hoisted = Jaxpr([], list(consts_v), _live(c_eqns, hoist), hoist)
+    bwd_in = list(consts_v) + hoist + list(vary_v[num_carry:]) + stack + list(cts_v)
+    return _SplitBody(tconsts, fwd, hoisted, bwd_in, bwd_eqns, in_cts)
+
+
+def _scan_vjp_fwd(*args, jaxpr, num_consts, num_carry, length, reverse, wants=None):
+    wants = (True,) * len(args) if wants is None else tuple(wants)
+    split = _split_body_vjp(jaxpr, num_consts, num_carry, wants)
     consts, carry, xs = _split_scan(args, num_consts, num_carry)
-    outs = bind_scan(_with_carry_out(jaxpr, num_consts, num_carry), consts, carry, xs, length,
-                     reverse)
-    n_out = len(out_avals(jaxpr))
-    return outs[:n_out], outs[n_out:]
+    outs = bind_scan(runner(split.fwd), split.tconsts + consts, carry, xs, length, reverse)
+    n_out = len(jaxpr.outvars)
+    return outs[:n_out], (split, outs[n_out:])
 
 
 def _with_carry_out(jaxpr, num_consts, num_carry):
@@ -369,41 +489,120 @@ def _with_carry_out(jaxpr, num_consts, num_carry):
     return body
 
 
+def _summands(v, producer):
+    """``v`` as the terms of the (same-shape) adds that make it."""
+    e = producer.get(id(v))
+    if (e is not None and e.prim.name == "add"
+            and all(isinstance(a, Var) and a.aval.shape == v.aval.shape for a in e.inputs)):
+        return _summands(e.inputs[0], producer) + _summands(e.inputs[1], producer)
+    return [v]
+
+
+def _stacked_product(v, producer, stacked):
+    """``v`` as ``perm(dot_general(a, b))`` of two per-step values, where
+    summing it over the steps is one product of their stacks, contracting
+    the steps too (the outer products ``g_t h_{t-1}^T`` of an RNN's weight
+    gradient become one GEMM after the loop instead of a store-bound update
+    of the whole matrix every step); None where that does not pay."""
+    perm, e = None, producer.get(id(v))
+    if e is not None and e.prim.name == "transpose":
+        perm, e = e.params["permutation"], producer.get(id(e.inputs[0]))
+    if e is None or e.prim.name != "dot_general" or e.params["dimension_numbers"][1] != ((), ()):
+        return None
+    ops = e.inputs
+    if not all(isinstance(a, Var) and (id(a) in producer or id(a) in stacked) for a in ops):
+        return None  # a loop constant: no steps to contract
+    new = sum(int(np.prod(a.aval.shape)) for a in ops if id(a) not in stacked)
+    if int(np.prod(v.aval.shape)) <= new:
+        return None  # stacking the operands would move more than the update
+    return ops, e.params["dimension_numbers"][0], perm
+
+
 def _scan_vjp(cts, outs, *args, wants, residuals, jaxpr, num_consts, num_carry, length, reverse):
+    from .primitives.dot import dot_general_p
+    from .primitives.shape import transpose
+    split, stacks = residuals
     consts, carry, xs = _split_scan(args, num_consts, num_carry)
     cts = _dense(cts, outs)
     ct_carry, ct_ys = cts[:num_carry], cts[num_carry:]
-    carries_in = residuals  # each stacked along the scanned axis
-    nc, nk, nx = len(consts), len(carry), len(xs)
     # cotangents of the consts and xs only where wanted (no stacked d_xs of
     # an xs nobody differentiates); the carry's always flow through the loop
     wc, _, wx = _split_scan(list(wants), num_consts, num_carry)
-    fc = [is_float(get_aval(c).dtype) and w for c, w in zip(consts, wc)]
-    fk = [is_float(get_aval(c).dtype) for c in carry]
-    fx = [is_float(get_aval(x).dtype) and w for x, w in zip(xs, wx)]
-    body_wants = fc + fk + fx
+    ic, ik, ix = _split_scan(split.in_cts, num_consts, num_carry)
+    fc = [v is not None and w for v, w in zip(ic, wc)]
+    fk = [v is not None for v in ik]
+    fx = [v is not None and w for v, w in zip(ix, wx)]
+    # the backward loop's per-step inputs: xs, then residuals, then y cotangents
+    n_cs_in = len(split.bwd_in) - len(xs) - len(stacks) - len(cts)
+    step_in = split.bwd_in[n_cs_in:n_cs_in + len(xs) + len(stacks)] + \
+        split.bwd_in[len(split.bwd_in) - len(ct_ys):]
+    stacked = {id(v): i for i, v in enumerate(step_in)}
+    producer = {id(o): e for e in split.bwd_eqns for o in e.outputs}
+    # each wanted const's cotangent: terms summed in the loop, and products
+    # summed after it (operands: ("x", i) a per-step input, ("y", j) stacked)
+    sums, products, new_ys = [], [], []
+
+    def operand(a):
+        if id(a) in stacked:
+            return ("x", stacked[id(a)])
+        new_ys.append(a)
+        return ("y", len(new_ys) - 1)
+
+    for v, m in zip(ic, fc):
+        if not m:
+            continue
+        terms, prods = [], []
+        for t in _summands(v, producer) if isinstance(v, Var) else [v]:
+            found = _stacked_product(t, producer, stacked)
+            if found is None:
+                terms.append(t)
+            else:
+                ops, dims, perm = found
+                prods.append(([operand(a) for a in ops], dims, perm))
+        sums.append(terms)
+        products.append(prods)
+    loop_terms = [t for terms in sums for t in terms]
+    outvars = (loop_terms + [v for v, m in zip(ik, fk) if m] + [v for v, m in zip(ix, fx) if m]
+               + new_ys)
+    bwd = Jaxpr([], split.bwd_in, _live(split.bwd_eqns, outvars), outvars)
+    cs = split.tconsts + consts + list(run(split.hoisted, *split.tconsts, *consts))
+    n_cs, n_acc, n_kf, nk, nx = len(cs), sum(bool(t) for t in sums), sum(fk), num_carry, len(xs)
+    n_terms = len(loop_terms)
     ct_consts0 = [_zeros(get_aval(c)) for c, m in zip(consts, fc) if m]
-    n_acc = len(ct_consts0)
+    acc0 = [z for z, terms in zip(ct_consts0, sums) if terms]
 
     def body(*a):
-        c = a[:nc]
-        acc, ctk = a[nc:nc + n_acc], a[nc + n_acc:nc + n_acc + nk]
-        rest = a[nc + n_acc + nk:]
-        k_in, x, cty = rest[:nk], rest[nk:nk + nx], rest[nk + nx:]
-        in_cts = _vjp_flat(runner(jaxpr), list(c) + list(k_in) + list(x),
-                           list(ctk) + list(cty), body_wants)
-        d_c, d_k, d_x = in_cts[:nc], in_cts[nc:nc + nk], in_cts[nc + nk:]
-        new_acc = [s + d for s, d in zip(acc, [d for d, m in zip(d_c, fc) if m])]
-        d_k = [d if m else _zeros(get_aval(v)) for d, m, v in zip(d_k, fk, k_in)]
-        return new_acc + d_k + [d for d, m in zip(d_x, fx) if m]
+        c, acc, ctk = a[:n_cs], a[n_cs:n_cs + n_acc], a[n_cs + n_acc:n_cs + n_acc + nk]
+        rest = a[n_cs + n_acc + nk:]
+        x, res, cty = rest[:nx], rest[nx:nx + len(stacks)], rest[nx + len(stacks):]
+        d = list(run(bwd, *c, *x, *res, *ctk, *cty))
+        terms = iter(d[:n_terms])
+        new_acc = [functools.reduce(lambda s, t: s + t, [next(terms) for _ in ts], s)
+                   for s, ts in zip(acc, [ts for ts in sums if ts])]
+        d_k = iter(d[n_terms:n_terms + n_kf])
+        return (new_acc + [next(d_k) if m else _zeros(get_aval(v)) for m, v in zip(fk, ctk)]
+                + d[n_terms + n_kf:])
 
-    outs_b = bind_scan(body, consts, ct_consts0 + list(ct_carry),
-                       list(carries_in) + xs + list(ct_ys), length, not reverse,
+    per_step = xs + list(stacks) + list(ct_ys)
+    outs_b = bind_scan(body, cs, acc0 + list(ct_carry), per_step, length, not reverse,
                        name="scan (backward)")
     acc = iter(outs_b[:n_acc])
     d_carry = outs_b[n_acc:n_acc + nk]
-    d_xs = iter(outs_b[n_acc + nk:])
-    return ([next(acc) if m else None for m in fc]
+    n_dx = sum(fx)
+    d_xs = iter(outs_b[n_acc + nk:n_acc + nk + n_dx])
+    ys_new = outs_b[n_acc + nk + n_dx:]
+    d_consts = []
+    for z, terms, prods in zip(ct_consts0, sums, products):
+        total = next(acc) if terms else None
+        for ops, (lc, rc), perm in prods:
+            lhs, rhs = [per_step[i] if kind == "x" else ys_new[i] for kind, i in ops]
+            p = dot_general_p.bind(lhs, rhs, dimension_numbers=(
+                ((0,) + tuple(i + 1 for i in lc), (0,) + tuple(i + 1 for i in rc)), ((), ())))
+            p = p if perm is None else transpose(p, perm)
+            total = p if total is None else total + p
+        d_consts.append(z if total is None else total)
+    d_consts = iter(d_consts)
+    return ([next(d_consts) if m else None for m in fc]
             + [d if m else None for d, m in zip(d_carry, fk)]
             + [next(d_xs) if m else None for m in fx])
 
@@ -431,6 +630,7 @@ scan_p.abstract_eval = _scan_aval
 scan_p.jvp_full = _scan_jvp_full
 scan_p.jvp = lambda primals, tangents, out, **p: _scan_jvp_full(primals, tangents, **p)[1]
 scan_p.vjp_fwd = _scan_vjp_fwd
+scan_p.vjp_fwd_wants = True
 scan_p.vjp = _scan_vjp
 scan_p.batch = _scan_batch
 
@@ -439,8 +639,9 @@ def scan(f, init, xs=None, length=None, reverse=False):
     """Loop ``carry, y = f(carry, x)`` over the leading axis of ``xs``,
     returning the final carry and the stacked ``y``s (JAX's ``lax.scan``).
 
-    Reverse mode keeps one carry per iteration and recomputes each step's
-    inner values in the backward loop.
+    Reverse mode runs the part of each step's VJP that needs no cotangent in
+    the forward loop and stacks what the backward loop reads (as JAX does);
+    wrap the body in ``checkpoint`` to recompute it in the backward loop instead.
     """
     from .numpy import asarray
     x_leaves, x_tree = tree_flatten(xs)
@@ -614,7 +815,7 @@ def _while_as_scan(cond_jaxpr, body_jaxpr, ncc, nbc, carry_avals, length):
     return consts, params
 
 
-def _while_vjp_fwd(*args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
+def _while_vjp_fwd(*args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts, wants=None):
     # Record the trip count by running the loop with a step counter, then
     # replay it as a scan of that length, which keeps the per-iteration
     # carries for the backward loop. Under vmap the counter is per example
@@ -629,7 +830,9 @@ def _while_vjp_fwd(*args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
             "with a static length, or while_loop(..., max_steps=N) which bounds the loop. "
             "(Outside jit, grad of a while_loop works: its trip count is recorded.)")
     consts, params = _while_as_scan(cond_jaxpr, body_jaxpr, ncc, nbc, _avals(val), length)
-    outs, res = _scan_vjp_fwd(*consts, *cc, *bc, *val, **params)
+    wants = (True,) * len(args) if wants is None else tuple(wants)
+    outs, res = _scan_vjp_fwd(*consts, *cc, *bc, *val, **params,
+                              wants=(False,) * len(consts) + wants)
     return outs, (consts, params, res)
 
 
@@ -678,6 +881,7 @@ while_p.abstract_eval = lambda *avals, body_jaxpr, **p: out_avals(body_jaxpr)
 while_p.jvp_full = _while_jvp_full
 while_p.jvp = lambda primals, tangents, out, **p: _while_jvp_full(primals, tangents, **p)[1]
 while_p.vjp_fwd = _while_vjp_fwd
+while_p.vjp_fwd_wants = True
 while_p.vjp = _while_vjp
 while_p.batch = _while_batch
 

@@ -116,7 +116,8 @@ class Primitive:
     - ``vjp_fwd(*primals, **params) -> (out, residuals)``: optional, for
       primitives whose VJP needs values other than inputs and outputs (custom
       rules, loops); reverse mode then calls it instead of binding, and passes
-      ``residuals=`` to ``vjp``.
+      ``residuals=`` to ``vjp``. With ``vjp_fwd_wants`` set, it also gets
+      ``wants=`` (as ``vjp`` will), so that it saves only what those need.
     - ``batch(axis_size, args, dims, **params) -> (out, out_dim)``: vmap.
     - ``lower``: how jit emits it (an expression in a fused kernel).
     - ``lower_call(compile, **params) -> impl``: optional, for primitives
@@ -137,6 +138,7 @@ class Primitive:
         self.jvp: Callable | None = None
         self.vjp: Callable | None = None
         self.vjp_fwd: Callable | None = None
+        self.vjp_fwd_wants = False
         self.jvp_full: Callable | None = None
         self.batch: Callable | None = None
         self.lower: Callable | None = None

@@ -76,8 +76,10 @@ class ReverseInterpreter(Interpreter):
         if prim.vjp_fwd is not None:
             # primitives whose VJP needs more than inputs and outputs (custom
             # rules, loops) compute what they save for backward here
+            extra = ({"wants": tuple(n is not None for n in in_nodes)} if prim.vjp_fwd_wants
+                     else {})
             with set_interpreter(self.parent):
-                out, residuals = prim.vjp_fwd(*primals, **params)
+                out, residuals = prim.vjp_fwd(*primals, **params, **extra)
         else:
             out = bind_in(self.parent, prim, primals, params)
         outs = out if prim.multiple_results else [out]
