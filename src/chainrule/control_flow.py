@@ -545,8 +545,9 @@ def _scan_vjp(cts, outs, *args, wants, residuals, jaxpr, num_consts, num_carry, 
     def operand(a):
         if id(a) in stacked:
             return ("x", stacked[id(a)])
-        new_ys.append(a)
-        return ("y", len(new_ys) - 1)
+        if not any(a is y for y in new_ys):
+            new_ys.append(a)
+        return ("y", next(j for j, y in enumerate(new_ys) if y is a))
 
     for v, m in zip(ic, fc):
         if not m:
