@@ -252,6 +252,11 @@ def _scans(closed):
     return [e for e in closed.eqns if e.prim.name == "scan"]
 
 
+def _after_last_scan(closed):
+    names = _prims(closed)
+    return names[len(names) - names[::-1].index("scan"):]
+
+
 def test_scan_reverse_mode_stacks_residuals_instead_of_recomputing():
     """The backward loop reads what the forward loop stacked: no tanh, no
     product that only the forward needs; broadcasts are redone
@@ -273,8 +278,7 @@ def test_scan_reverse_mode_stacks_residuals_instead_of_recomputing():
     assert back_body.count("dot_general") == 1  # w.T @ g
     # the outer products g_t h_t^T summed into w's cotangent: one product
     # of their stacks after the loop
-    after = _prims(closed)[_prims(closed).index("scan", 1):]
-    assert after.count("dot_general") == 1
+    assert _after_last_scan(closed).count("dot_general") == 1
     stacked = [v.aval.shape for v in fwd.outputs[2:]]
     assert stacked and all(s == (6, 4) for s in stacked), stacked  # nothing broadcast
     _close(cr.grad(loss)(w, xs), cr.jit(cr.grad(loss))(w, xs), rtol=1e-12)
@@ -299,6 +303,10 @@ def test_scan_reverse_mode_recomputes_a_checkpointed_body():
     # runs the step again
     assert len(_scans(remat)[0].outputs) < len(_scans(plain)[0].outputs)
     assert "checkpoint" in as_prims(_scans(remat)[1]) or "tanh" in as_prims(_scans(remat)[1])
+    # and sums w's cotangent in that loop: stacking the products' factors
+    # would spend the memory checkpoint saves
+    assert _after_last_scan(plain).count("dot_general") == 1
+    assert _after_last_scan(remat).count("dot_general") == 0
     _close(cr.grad(loss)(w, xs, True), cr.grad(loss)(w, xs, False), rtol=1e-12)
     _close(cr.jit(cr.grad(loss), static_argnums=2)(w, xs, True),
            cr.grad(loss)(w, xs, False), rtol=1e-12)

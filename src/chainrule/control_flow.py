@@ -498,12 +498,13 @@ def _summands(v, producer):
     return [v]
 
 
-def _stacked_product(v, producer, stacked):
+def _stacked_product(v, producer, stacked, may_stack):
     """``v`` as ``perm(dot_general(a, b))`` of two per-step values, where
     summing it over the steps is one product of their stacks, contracting
     the steps too (the outer products ``g_t h_{t-1}^T`` of an RNN's weight
     gradient become one GEMM after the loop instead of a store-bound update
-    of the whole matrix every step); None where that does not pay."""
+    of the whole matrix every step); None where that does not pay, or
+    where it would stack a new value and ``may_stack`` is false."""
     perm, e = None, producer.get(id(v))
     if e is not None and e.prim.name == "transpose":
         perm, e = e.params["permutation"], producer.get(id(e.inputs[0]))
@@ -513,7 +514,7 @@ def _stacked_product(v, producer, stacked):
     if not all(isinstance(a, Var) and (id(a) in producer or id(a) in stacked) for a in ops):
         return None  # a loop constant: no steps to contract
     new = sum(int(np.prod(a.aval.shape)) for a in ops if id(a) not in stacked)
-    if int(np.prod(v.aval.shape)) <= new:
+    if new and not may_stack or int(np.prod(v.aval.shape)) <= new:
         return None  # stacking the operands would move more than the update
     return ops, e.params["dimension_numbers"][0], perm
 
@@ -538,6 +539,10 @@ def _scan_vjp(cts, outs, *args, wants, residuals, jaxpr, num_consts, num_carry, 
         split.bwd_in[len(split.bwd_in) - len(ct_ys):]
     stacked = {id(v): i for i, v in enumerate(step_in)}
     producer = {id(o): e for e in split.bwd_eqns for o in e.outputs}
+    # a body the user checkpointed keeps its sums in the loop: stacking their
+    # factors would spend the memory that checkpoint saves
+    from .checkpoint import optimization_barrier_p
+    may_stack = not any(e.prim is optimization_barrier_p for e in split.bwd_eqns)
     # each wanted const's cotangent: terms summed in the loop, and products
     # summed after it (operands: ("x", i) a per-step input, ("y", j) stacked)
     sums, products, new_ys = [], [], []
@@ -554,7 +559,7 @@ def _scan_vjp(cts, outs, *args, wants, residuals, jaxpr, num_consts, num_carry, 
             continue
         terms, prods = [], []
         for t in _summands(v, producer) if isinstance(v, Var) else [v]:
-            found = _stacked_product(t, producer, stacked)
+            found = _stacked_product(t, producer, stacked, may_stack)
             if found is None:
                 terms.append(t)
             else:
