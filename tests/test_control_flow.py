@@ -1,6 +1,8 @@
 """cond, switch, scan, fori_loop and while_loop against Python control flow,
 in value and derivatives, eagerly, staged (make_jaxpr/jit) and under vmap."""
 
+import functools
+
 import numpy as np
 import pytest
 from helpers import tree_close as _close
@@ -326,6 +328,34 @@ def test_scan_reverse_mode_runs_a_callback_once_per_step():
     seen.clear()
     cr.jit(cr.grad(loss))(0.5)
     assert seen == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+def test_scan_forward_mode_stacks_what_the_tangent_loop_reads():
+    w, xs = RNG.normal(size=(4, 4)) / 2, RNG.normal(size=(6, 4))
+
+    def f(w, xs, inner=None):
+        def step(h, x):
+            h = cnp.tanh(w @ h + x)
+            if inner == "cond":
+                h = lax.cond(cnp.sum(h) > 0, lambda v: v * 2.0, lambda v: cnp.sin(v), h)
+            return h, cnp.sum(h * h)
+        h, ys = lax.scan(cr.checkpoint(step) if inner == "checkpoint" else step,
+                         cnp.ones(4), xs)
+        return cnp.sum(ys) + cnp.sum(h)
+
+    tw, txs = RNG.normal(size=w.shape), RNG.normal(size=xs.shape)
+    closed = cr.make_jaxpr(lambda w, xs: cr.jvp(f, (w, xs), (tw, txs)))(w, xs)
+    primal, tangent = _scans(closed)
+    assert "tanh" in _prims(cr.core.ClosedJaxpr(primal.params["jaxpr"], []))
+    assert "tanh" not in _prims(cr.core.ClosedJaxpr(tangent.params["jaxpr"], []))
+    for inner in (None, "cond", "checkpoint"):
+        fi = functools.partial(f, inner=inner)
+        g = cr.grad(fi, argnums=(0, 1))(w, xs)
+        _, t = cr.jvp(fi, (w, xs), (tw, txs))
+        _close(t, np.sum(g[0] * tw) + np.sum(g[1] * txs), rtol=1e-10)
+        _, tj = cr.jit(lambda w, xs, fi=fi: cr.jvp(fi, (w, xs), (tw, txs)))(w, xs)
+        _close(tj, t, rtol=1e-12)
+        check_grads(lambda w, fi=fi: fi(w, xs), (w,), order=2, modes=("fwd", "rev"))
 
 
 def test_scan_errors():

@@ -329,11 +329,50 @@ def bind_scan(body, consts_args, carry, xs, length, reverse, name="scan"):
 
 def _scan_jvp_full(primals, tangents, *, jaxpr, num_consts, num_carry, length, reverse):
     # Two loops, the way partial evaluation splits them: the primal scan
-    # (which also emits the carry entering each step) runs on the primals
-    # alone, so it stays concrete when they are (eager jvp, linearize,
-    # jacfwd), and a tangent scan reads those carries as inputs.
+    # runs on the primals alone, so it stays concrete when they are (eager
+    # jvp, linearize, jacfwd), and stacks what the tangent scan reads.
     consts, carry, xs = _split_scan(primals, num_consts, num_carry)
     tc, tcarry, txs = _split_scan(_float_tangents(primals, tangents), num_consts, num_carry)
+    split = _split_body_jvp(jaxpr, num_consts, num_carry)
+    n_out = len(out_avals(jaxpr))
+    if split is None:
+        return _scan_jvp_recomputing(consts, carry, xs, tc, tcarry, txs, jaxpr, num_consts,
+                                     num_carry, length, reverse)
+    outs = bind_scan(runner(split.fwd), split.tconsts + consts, carry, xs, length, reverse)
+    primal_outs, stacks = outs[:n_out], outs[n_out:]
+    cs = split.tconsts + consts + list(run(split.hoisted, *split.tconsts, *consts))
+    n_cs, nx, nr, nk, nc = len(cs), len(xs), len(stacks), len(carry), len(consts)
+    tj = Jaxpr([], split.bwd_in, _live(split.bwd_eqns, split.outs2), split.outs2)
+
+    def tangent_body(*a):
+        c, t_c, t_k = a[:n_cs], a[n_cs:n_cs + nc], a[n_cs + nc:n_cs + nc + nk]
+        rest = a[n_cs + nc + nk:]
+        x, res, t_x = rest[:nx], rest[nx:nx + nr], rest[nx + nr:]
+        return run(tj, *c, *x, *res, *t_c, *t_k, *t_x)
+
+    t_outs = bind_scan(tangent_body, cs + tc, tcarry, xs + list(stacks) + txs, length, reverse,
+                       name="scan (tangents)")
+    return primal_outs, [t if is_float(get_aval(t).dtype) else None for t in t_outs]
+
+
+def _split_body_jvp(jaxpr, num_consts, num_carry):
+    avals = _in_avals(jaxpr)
+    n = len(avals)
+
+    def lin(*a):
+        outs, t_outs = _jvp_flat(runner(jaxpr), a[:n], a[n:])
+        return list(outs) + list(t_outs)
+
+    lj, tconsts = trace_fun(lin, avals + avals, "scan (body's JVP)")
+    return _partial_eval(lj, tconsts, n, len(jaxpr.outvars), num_consts, num_carry,
+                         len(lj.eqns))
+
+
+def _scan_jvp_recomputing(consts, carry, xs, tc, tcarry, txs, jaxpr, num_consts, num_carry,
+                          length, reverse):
+    """The tangent scan recomputing each step's primal values from the
+    carries the primal scan emits: for bodies whose equations compute primal
+    and tangent values together (a ``cond`` or ``checkpoint`` inside)."""
     nc, nk, nx = len(consts), len(carry), len(xs)
     outs = bind_scan(_with_carry_out(jaxpr, num_consts, num_carry), consts, carry, xs, length,
                      reverse)
@@ -360,19 +399,24 @@ def _scan_jvp_full(primals, tangents, *, jaxpr, num_consts, num_carry, length, r
 # (broadcasts, reshapes) are recomputed from their stacked operand rather
 # than stacked themselves, values made from the consts alone are computed
 # once before the backward loop, and a recomputation that ``checkpoint``
-# asked for stays in the backward loop.
+# asked for stays in the backward loop. Forward mode splits the body's JVP
+# the same way: the primal loop stacks what the tangent loop reads.
 
 _RECOMPUTED = frozenset({"broadcast_in_dim", "reshape", "transpose", "squeeze", "expand_dims",
                          "convert_element_type"})
 
 
 class _SplitBody(NamedTuple):
+    """A body's VJP (or JVP) as the bodies of two loops: the forward (primal)
+    one and the backward (tangent) one."""
     tconsts: list     # constants captured while tracing the body's VJP
     fwd: Jaxpr        # (tconsts, consts, carry, x) -> (carry, y, residuals)
     hoisted: Jaxpr    # (tconsts, consts) -> invariant values the backward reads
-    bwd_in: list      # what the backward body reads: tconsts+consts, hoisted, x, residuals, cts
+    bwd_in: list      # what the backward body reads: tconsts+consts, hoisted, x,
+                      # residuals, then cotangents (tangents)
     bwd_eqns: list
-    in_cts: list      # per body input: its cotangent's atom, None where inactive
+    outs2: list       # the backward body's outputs (reverse mode: per body
+                      # input, its cotangent, None where inactive)
 
 
 def _live(eqns, outvars):
@@ -388,7 +432,6 @@ def _live(eqns, outvars):
 
 def _split_body_vjp(jaxpr, num_consts, num_carry, wants):
     from .api import vjp
-    from .checkpoint import optimization_barrier_p
     from .core import current_interpreter
     avals, outs = _in_avals(jaxpr), out_avals(jaxpr)
     n, n_out = len(avals), len(outs)
@@ -413,6 +456,20 @@ def _split_body_vjp(jaxpr, num_consts, num_carry, wants):
         return list(out) + list(pullback(cts))
 
     lj, tconsts = trace_fun(lin, avals + outs, "scan (body's VJP)")
+    split = _partial_eval(lj, tconsts, n, n_out, num_consts, num_carry, cut[0])
+    in_cts = [None] * n
+    for i, v in zip(active, split.outs2):
+        in_cts[i] = v
+    return split._replace(outs2=in_cts)
+
+
+def _partial_eval(lj, tconsts, n, n_out, num_consts, num_carry, cut):
+    """Split ``lj`` (inputs: its traced consts, the body's ``n`` inputs, then
+    the values the second loop brings: cotangents or tangents; outputs: the
+    body's ``n_out`` outputs, then the second loop's) into the two loops'
+    bodies. Equations from ``cut`` on were traced by a pullback. None when a
+    body output needs a second-loop input (an equation computing both)."""
+    from .checkpoint import optimization_barrier_p
     t = len(tconsts)
     ins = lj.invars
     consts_v, vary_v, cts_v = ins[:t + num_consts], ins[t + num_consts:t + n], ins[t + n:]
@@ -424,7 +481,7 @@ def _split_body_vjp(jaxpr, num_consts, num_carry, wants):
     producer, eqn_kind = {}, {}
     for i, e in enumerate(lj.eqns):
         ks = {kind[id(a)] for a in e.inputs if isinstance(a, Var)}
-        late = i >= cut[0]  # traced by the pullback
+        late = i >= cut  # traced by the pullback
         effect = getattr(e.prim, "effect", False)
         if "u" in ks or late and (effect or e.prim is optimization_barrier_p):
             k = "u"
@@ -436,14 +493,15 @@ def _split_body_vjp(jaxpr, num_consts, num_carry, wants):
         for v in e.outputs:
             kind[id(v)] = k
             producer[id(v)] = e
+    if any(isinstance(v, Var) and kind[id(v)] == "u" for v in lj.outvars[:n_out]):
+        return None
     back = [e for e in lj.eqns if eqn_kind[id(e)] == "u"]
-    in_cts = [None] * n
-    for i, v in zip(active, lj.outvars[n_out:]):
-        in_cts[i] = v
+    outs2 = list(lj.outvars[n_out:])
     # what the backward loop reads that it does not compute: recompute the
     # structural ops of the forward pass from their operands, stack the rest
     need, hoist, stack, seen = list(back), [], [], set()
-    reads = [a for e in need for a in e.inputs] + [v for v in in_cts if v is not None]
+    needed = {id(e) for e in need}
+    reads = [a for e in need for a in e.inputs] + outs2
     while reads:
         v = reads.pop()
         if not isinstance(v, Var) or id(v) in seen or kind[id(v)] == "u":
@@ -457,7 +515,8 @@ def _split_body_vjp(jaxpr, num_consts, num_carry, wants):
             pass  # an x: read from xs directly
         elif e is not None and e.prim.name in _RECOMPUTED and not getattr(e.prim, "effect",
                                                                           False):
-            if e not in need:
+            if id(e) not in needed:
+                needed.add(id(e))
                 need.append(e)
             reads.extend(e.inputs)
         else:
@@ -470,7 +529,7 @@ def _split_body_vjp(jaxpr, num_consts, num_carry, wants):
     c_eqns = [e for e in lj.eqns if eqn_kind[id(e)] == "c"]
     hoisted = Jaxpr([], list(consts_v), _live(c_eqns, hoist), hoist)
     bwd_in = list(consts_v) + hoist + list(vary_v[num_carry:]) + stack + list(cts_v)
-    return _SplitBody(tconsts, fwd, hoisted, bwd_in, bwd_eqns, in_cts)
+    return _SplitBody(tconsts, fwd, hoisted, bwd_in, bwd_eqns, outs2)
 
 
 def _scan_vjp_fwd(*args, jaxpr, num_consts, num_carry, length, reverse, wants=None):
@@ -529,7 +588,7 @@ def _scan_vjp(cts, outs, *args, wants, residuals, jaxpr, num_consts, num_carry, 
     # cotangents of the consts and xs only where wanted (no stacked d_xs of
     # an xs nobody differentiates); the carry's always flow through the loop
     wc, _, wx = _split_scan(list(wants), num_consts, num_carry)
-    ic, ik, ix = _split_scan(split.in_cts, num_consts, num_carry)
+    ic, ik, ix = _split_scan(split.outs2, num_consts, num_carry)
     fc = [v is not None and w for v, w in zip(ic, wc)]
     fk = [v is not None for v in ik]
     fx = [v is not None and w for v, w in zip(ix, wx)]
