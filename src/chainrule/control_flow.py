@@ -406,6 +406,10 @@ _RECOMPUTED = frozenset({"broadcast_in_dim", "reshape", "transpose", "squeeze", 
                          "convert_element_type"})
 
 
+_CHEAP = frozenset({"add", "sub", "mul", "neg", "max", "min", "abs", "sign", "select",
+                    "integer_pow", "convert_element_type"})
+
+
 class _SplitBody(NamedTuple):
     """A body's VJP (or JVP) as the bodies of two loops: the forward (primal)
     one and the backward (tangent) one."""
@@ -499,28 +503,60 @@ def _partial_eval(lj, tconsts, n, n_out, num_consts, num_carry, cut):
     outs2 = list(lj.outvars[n_out:])
     # what the backward loop reads that it does not compute: recompute the
     # structural ops of the forward pass from their operands, stack the rest
-    need, hoist, stack, seen = list(back), [], [], set()
-    needed = {id(e) for e in need}
-    reads = [a for e in need for a in e.inputs] + outs2
-    while reads:
-        v = reads.pop()
-        if not isinstance(v, Var) or id(v) in seen or kind[id(v)] == "u":
-            continue
-        seen.add(id(v))
-        e = producer.get(id(v))
-        if kind[id(v)] == "c":
-            if e is not None:
-                hoist.append(v)
-        elif any(v is x for x in vary_v[num_carry:]):
-            pass  # an x: read from xs directly
-        elif e is not None and e.prim.name in _RECOMPUTED and not getattr(e.prim, "effect",
-                                                                          False):
-            if id(e) not in needed:
-                needed.add(id(e))
-                need.append(e)
-            reads.extend(e.inputs)
-        else:
-            stack.append(v)
+    xs_v = {id(x) for x in vary_v[num_carry:]}
+
+    def backward_reads(recomputed):
+        """(equations, hoisted values, stacked values) of the backward loop
+        when it recomputes the equations in ``recomputed`` and the
+        structural ones."""
+        need, hoist, stack, seen = list(back), [], [], set()
+        needed = {id(e) for e in need}
+        reads = [a for e in need for a in e.inputs] + outs2
+        while reads:
+            v = reads.pop()
+            if not isinstance(v, Var) or id(v) in seen or kind[id(v)] == "u":
+                continue
+            seen.add(id(v))
+            e = producer.get(id(v))
+            if kind[id(v)] == "c":
+                if e is not None:
+                    hoist.append(v)
+            elif id(v) in xs_v:
+                pass  # an x: read from xs directly
+            elif e is not None and (e.prim.name in _RECOMPUTED or id(e) in recomputed) \
+                    and not getattr(e.prim, "effect", False):
+                if id(e) not in needed:
+                    needed.add(id(e))
+                    need.append(e)
+                reads.extend(e.inputs)
+            else:
+                stack.append(v)
+        return need, hoist, stack
+
+    need, hoist, stack = backward_reads(set())
+    # a stacked value that a few cheap elementwise ops make from values the
+    # backward loop has anyway (tanh's 1 - y*y from a stacked y) is
+    # recomputed there instead: one stack less to write and read
+    first = {id(v) for v in stack}
+
+    def free(a, depth, skip, chain):
+        if not isinstance(a, Var) or kind[id(a)] in "cu" or id(a) in xs_v:
+            return True
+        if id(a) in first and a is not skip:
+            return True
+        e = producer.get(id(a))
+        if depth and e is not None and e.prim.name in _CHEAP:
+            chain.append(id(e))
+            return all(free(b, depth - 1, skip, chain) for b in e.inputs)
+        return False
+
+    cheap = set()
+    for v in stack:
+        chain = []
+        if free(v, 3, v, chain):
+            cheap.update(chain)
+    if cheap:
+        need, hoist, stack = backward_reads(cheap)
     order = {id(e): i for i, e in enumerate(lj.eqns)}
     bwd_eqns = sorted({id(e): e for e in need}.values(), key=lambda e: order[id(e)])
     fwd_eqns = [e for e in lj.eqns if eqn_kind[id(e)] != "u"]
