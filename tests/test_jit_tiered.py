@@ -136,7 +136,8 @@ def test_killed_compiler_warns_once_and_stays_right(tmp_path):
                           "loop": results[4].tolist(), "loop_ref": loop_ref.tolist(),
                           "ref": reference(w, x).tolist(), "warnings": msgs,
                           "tier": plan(g).tier, "numba": "numba" in sys.modules}))
-    """, tmp_path)
+    """, tmp_path, extra_env={"CHAINRULE_LOG_COMPILES": "1"})
+    assert "kept on the step-by-step path: the compile process ended" in err, err[-2000:]
     assert len(out["warnings"]) == 1, out["warnings"]
     assert "NumPy" in out["warnings"][0]
     _close(out["first"], out["ref"])

@@ -191,8 +191,14 @@ def _whole(what, build):
         if cache.asynchronous():
             fns = _ask([loop.source])
             if fns is None:
-                _log.info("%s compiled whole when the compile process has it; step by step "
-                          "until then", what)
+                from .compiler import current
+                c = current()
+                if c is not None and c.died is not None:
+                    _log.info("%s kept on the step-by-step path: the compile process ended",
+                              what)
+                else:
+                    _log.info("%s compiled whole when the compile process has it; step by "
+                              "step until then", what)
                 return None
             (fn,) = fns
         else:
