@@ -361,6 +361,43 @@ def test_scan_forward_mode_stacks_what_the_tangent_loop_reads():
         check_grads(lambda w, fi=fi: fi(w, xs), (w,), order=2, modes=("fwd", "rev"))
 
 
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("unroll", [2, 3, 7, 10, True, False])
+def test_scan_unroll_gives_the_same_results(unroll, reverse):
+    """``unroll=k`` runs k steps per loop iteration (7 steps: chunks and a
+    remainder that comes first when reversed), in value, gradient and jvp,
+    eagerly and under jit, with pytrees of xs and ys."""
+    xs = {"a": RNG.normal(size=(7, 3)), "b": RNG.normal(size=7)}
+
+    def f(c, x):
+        c = cnp.tanh(c * 0.9 + x["a"] * x["b"])
+        return c, (cnp.sum(c), c * 2)
+
+    def loss(c, unroll):
+        c, (s, ys) = lax.scan(f, c, xs, reverse=reverse, unroll=unroll)
+        return cnp.sum(c) + cnp.sum(s * cnp.arange(7.0)) + cnp.sum(ys ** 2)
+
+    c0 = RNG.normal(size=3)
+    _close(lax.scan(f, c0, xs, reverse=reverse, unroll=unroll),
+           lax.scan(f, c0, xs, reverse=reverse), rtol=1e-14)
+    ref = cr.grad(loss)(c0, 1)
+    _close(cr.grad(loss)(c0, unroll), ref, rtol=1e-13)
+    _close(cr.jit(cr.grad(loss), static_argnums=1)(c0, unroll), ref, rtol=1e-13)
+    t = RNG.normal(size=3)
+    _close(cr.jvp(lambda c: loss(c, unroll), (c0,), (t,))[1], np.dot(ref, t), rtol=1e-12)
+
+
+def test_unroll_without_xs_and_in_fori_loop():
+    _close(lax.scan(lambda c, _: (c * 2.0, c), 1.0, None, length=5, unroll=2)[1],
+           [1.0, 2.0, 4.0, 8.0, 16.0])
+    _close(lax.fori_loop(0, 10, lambda i, v: v * 0.5 + i, 1.0, unroll=3),
+           lax.fori_loop(0, 10, lambda i, v: v * 0.5 + i, 1.0))
+    with pytest.raises(ValueError, match="unroll must be a positive int or a bool, got 0"):
+        lax.scan(lambda c, x: (c, None), 1.0, np.zeros(3), unroll=0)
+    with pytest.raises(ValueError, match="fori_loop: unroll needs concrete loop bounds"):
+        cr.jit(lambda n: lax.fori_loop(0, n, lambda i, v: v + 1.0, 0.0, unroll=2))(3)
+
+
 def test_scan_errors():
     with pytest.raises(TypeError, match=r"carry must keep its shapes and dtypes.*f64\[\] "
                                         r"became f32\[\]"):

@@ -379,3 +379,15 @@ def test_reductions_of_computed_values_in_a_body(n, with_nan):
     close(out, f(c0, xs))
     if with_nan:
         assert np.isnan(out[1][0][2]) and np.isnan(out[1][1][2])
+
+
+def test_an_unrolled_scan_compiles_whole():
+    def f(c, xs):
+        return lax.scan(lambda c, x: (jnp.tanh(c * x), c * 2.0), c, xs, unroll=4)
+    c, xs = np.linspace(-1, 1, 3), np.linspace(0, 2, 30).reshape(10, 3)
+    out, _, _ = whole(f, c, xs, expect=2)   # 2 chunks of 4 steps, then 2 steps
+    ref, ys = c, []
+    for x in xs:
+        ys.append(ref * 2.0)
+        ref = np.tanh(ref * x)
+    close(out, (ref, np.stack(ys)))

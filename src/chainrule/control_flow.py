@@ -31,7 +31,7 @@ from .core import (
     is_float,
     trace_to_jaxpr,
 )
-from .tree_util import tree_flatten, tree_unflatten
+from .tree_util import tree_flatten, tree_map, tree_unflatten
 
 # ------------------------------------------------------------ helpers ---
 
@@ -736,13 +736,15 @@ scan_p.vjp = _scan_vjp
 scan_p.batch = _scan_batch
 
 
-def scan(f, init, xs=None, length=None, reverse=False):
+def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
     """Loop ``carry, y = f(carry, x)`` over the leading axis of ``xs``,
     returning the final carry and the stacked ``y``s (JAX's ``lax.scan``).
 
     Reverse mode runs the part of each step's VJP that needs no cotangent in
     the forward loop and stacks what the backward loop reads (as JAX does);
     wrap the body in ``checkpoint`` to recompute it in the backward loop instead.
+    ``unroll=k`` runs ``k`` steps per iteration of the loop (``True``: all of
+    them), with the same results.
     """
     from .numpy import asarray
     x_leaves, x_tree = tree_flatten(xs)
@@ -757,6 +759,9 @@ def scan(f, init, xs=None, length=None, reverse=False):
         length = lengths.pop()
     elif lengths and lengths != {length}:
         raise ValueError(f"scan: length={length} but xs have leading sizes {sorted(lengths)}")
+    steps = _unroll("scan", unroll, int(length))
+    if steps > 1:
+        return _scan_unrolled(f, init, xs, int(length), bool(reverse), steps)
     c_leaves, c_tree = tree_flatten(init)
     c_leaves = [asarray(c) for c in c_leaves]
     y_tree = []
@@ -778,11 +783,51 @@ def scan(f, init, xs=None, length=None, reverse=False):
     return carry, tree_unflatten(y_tree[0], outs[len(c_leaves):])
 
 
-def fori_loop(lower, upper, body_fun, init_val):
+def _unroll(where, unroll, length):
+    """The steps per loop iteration that ``unroll`` asks for."""
+    if isinstance(unroll, (bool, np.bool_)):
+        return max(length, 1) if unroll else 1
+    if isinstance(unroll, (int, np.integer)) and unroll >= 1:
+        return min(int(unroll), max(length, 1))
+    raise ValueError(f"{where}: unroll must be a positive int or a bool, got {unroll!r}")
+
+
+def _scan_unrolled(f, init, xs, length, reverse, steps):
+    """``scan`` with ``steps`` calls of ``f`` per iteration: a scan over
+    chunks of the xs, then one over the steps left over (run first when
+    ``reverse``, as they come last in the order of the steps)."""
+    from .numpy import concatenate, reshape, stack
+    n = length - length % steps
+    main, rest = (slice(length - n, length), slice(0, length - n)) if reverse else \
+        (slice(0, n), slice(n, length))
+    chunks = tree_map(lambda x: reshape(x[main], (n // steps, steps) + tuple(x.shape[1:])), xs)
+
+    def chunk(carry, xc):
+        ys = [None] * steps
+        for i in (range(steps - 1, -1, -1) if reverse else range(steps)):
+            carry, ys[i] = f(carry, tree_map(lambda x, i=i: x[i], xc))
+        return carry, ys
+
+    carry, ys = scan(chunk, init, chunks, length=n // steps, reverse=reverse)
+    # each step's ys stacked over the chunks, interleaved after the loop
+    ys = tree_map(lambda *y: reshape(stack(y, axis=1), (n,) + tuple(y[0].shape[1:])), *ys)
+    if n == length:
+        return carry, ys
+    carry, ys_rest = scan(f, carry, tree_map(lambda x: x[rest], xs), length=length - n,
+                          reverse=reverse)
+    parts = (ys_rest, ys) if reverse else (ys, ys_rest)
+    return carry, tree_map(lambda a, b: concatenate([a, b]), *parts)
+
+
+def fori_loop(lower, upper, body_fun, init_val, *, unroll=None):
     """``for i in range(lower, upper): val = body_fun(i, val)``; a scan when
     the bounds are concrete (so reverse mode works under jit), else a
-    while_loop."""
+    while_loop. ``unroll`` (as ``scan``'s) needs concrete bounds."""
     lo, hi = _concrete(lower), _concrete(upper)
+    if unroll is not None and (lo is None or hi is None) and _unroll(
+            "fori_loop", unroll, 2) > 1:
+        raise ValueError("fori_loop: unroll needs concrete loop bounds (the loop is then a "
+                         "scan); these bounds are traced")
     if lo is not None and hi is not None:
         lo, hi = int(lo), int(hi)
 
@@ -791,7 +836,7 @@ def fori_loop(lower, upper, body_fun, init_val):
             return (i + 1, body_fun(i, val)), None
 
         (_, val), _ = scan(step, (np.asarray(lo, np.int64), init_val), None,
-                           length=max(hi - lo, 0))
+                           length=max(hi - lo, 0), unroll=1 if unroll is None else unroll)
         return val
     return while_loop(lambda c: c[0] < upper, lambda c: (c[0] + 1, body_fun(c[0], c[1])),
                       (lower, init_val))[1]
