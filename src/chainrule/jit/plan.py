@@ -171,9 +171,11 @@ def _tidy(jaxpr):
     """A loop body after folding, CSE and dead-code removal (the same Jaxpr
     when that would give it constants: a whole loop takes none), and so the
     branches and bodies of the control flow inside it (a cond branch of a
-    VJP computes values only the other branches return)."""
-    from .optimize import dce, simplify
-    opt = dce(simplify(ClosedJaxpr(jaxpr, [])))
+    VJP computes values only the other branches return). Calls of jitted
+    functions are inlined, as in the plan of a whole jit function."""
+    from . import jit_p
+    from .optimize import dce, inline_calls, simplify
+    opt = dce(simplify(inline_calls(ClosedJaxpr(jaxpr, []), {jit_p})))
     jaxpr = jaxpr if opt.consts or opt.jaxpr.constvars else opt.jaxpr
     eqns = [_tidy_inner(e) for e in jaxpr.eqns]
     if all(a is b for a, b in zip(eqns, jaxpr.eqns)):
