@@ -28,6 +28,18 @@ values into the preallocated stacks; other array values are written to
 scratch arrays the caller passes in (kernels never allocate), except
 elementwise values read once by another elementwise equation, which are
 computed where they are read. No Python runs per step.
+
+Control flow in the body is written out too. A ``cond`` (``lax.cond``,
+``lax.switch``, and the conds of their JVPs and VJPs) becomes ``if``/
+``elif``/``else`` on its index, clipped as ``_cond_impl`` clips it; every
+branch writes the same output arrays (rank 0: locals). An inner ``scan``
+(``fori_loop``) or ``while_loop`` becomes an inner ``for``/``while`` with
+its own step variable: its carries are copied into scratch arrays (rank 0:
+locals) before it, its ys go into scratch stacks, and the enclosing loop's
+carry bookkeeping is set aside while it is written (``enter_loop``,
+``leave_loop``). Inner Jaxprs are written from renamed copies, since the
+writer keys what it knows by variable and one Jaxpr may serve several
+equations.
 """
 
 from __future__ import annotations
