@@ -704,3 +704,78 @@ def test_scan_inside_a_while_loop_and_deep_nesting():
             ys.append(v[1])
         v, n = v + 0.1 * np.sum(ys), n + 1
     close(out, (v, np.asarray(n)))
+
+
+# -- pad, checkpoint and barriers in a body (what gradients of bodies hold) ---
+
+def _pad_np(x, config):
+    shape = tuple(lo + hi + n + max(n - 1, 0) * i for (lo, hi, i), n in zip(config, x.shape))
+    out = np.zeros(shape, x.dtype)
+    out[tuple(slice(lo, lo + n + max(n - 1, 0) * i, i + 1)
+              for (lo, hi, i), n in zip(config, x.shape))] = x
+    return out
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int64"])
+def test_pad_in_a_body(dtype):
+    """Low, high and interior padding (the transposes of slices and strided
+    slices): the operand read at a clamped index, zeros elsewhere; and
+    concatenate and rev, also index arithmetic."""
+    rng = np.random.default_rng(16)
+    m0 = np.round(rng.normal(size=(3, 4)) * 4).astype(dtype)
+    xs = np.round(rng.normal(size=(5, 4)) * 4).astype(dtype)
+    c1, c2 = ((1, 2, 1),), ((0, 1, 0), (2, 0, 2))
+
+    def f(m0, xs):
+        def step(m, x):
+            p = lax.pad(x, c1)                      # (10,)
+            q = lax.pad(m, c2)                      # (4, 12)
+            m = m + x - (q[1:, 2::3] + p[1:8:2]) % 5
+            r = jnp.concatenate([lax.rev(x, (0,)), m[0], x[:1] * 2])
+            s = jnp.concatenate([m, m[:1] + 1], axis=0)
+            return m, (p, jnp.sum(q, axis=0), r, lax.rev(s, (0, 1)))
+        return lax.scan(step, m0, xs)
+    out, _, lines = whole(f, m0, xs, expect=1)
+    close(out, f(m0, xs))
+    m, ps, qs, rs, ss = m0.copy(), [], [], [], []
+    for x in xs:
+        p, q = _pad_np(x, c1), _pad_np(m, c2)
+        m = m + x - (q[1:, 2::3] + p[1:8:2]) % 5
+        ps.append(p)
+        qs.append(q.sum(axis=0))
+        rs.append(np.concatenate([x[::-1], m[0], x[:1] * 2]))
+        ss.append(np.concatenate([m, m[:1] + 1], axis=0)[::-1, ::-1])
+    close(out, (m, (np.array(ps), np.array(qs), np.array(rs), np.array(ss))))
+
+
+def test_grad_of_indexing_and_checkpoint_in_a_body():
+    """Gradients of slices and indexing are pads; a checkpointed step is a
+    ``checkpoint`` in the forward body and barriers in the backward one: all
+    compiled whole, forward and backward."""
+    rng = np.random.default_rng(17)
+    a, c0, xs = rng.normal(size=(4, 4)) / 2, rng.normal(size=4), rng.normal(size=(8, 2))
+
+    def loss(a, c0, xs, ckpt):
+        def step(c, x):
+            c = jnp.tanh(a @ c) + jnp.concatenate([c[::2] * x, c[1:3] * 0.5])
+            return c, c[0] * c[3]
+        c, ys = lax.scan(cr.checkpoint(step) if ckpt else step, c0, xs)
+        return jnp.sum(ys) + jnp.sum(c[1:] ** 2)
+
+    def loss_np(a, c0, xs):
+        c, total = c0.copy(), 0.0
+        for x in xs:
+            c = np.tanh(a @ c) + np.concatenate([c[::2] * x, c[1:3] * 0.5])
+            total += c[0] * c[3]
+        return total + np.sum(c[1:] ** 2)
+
+    args = (a, c0, xs)
+    for ckpt in (False, True):
+        g = cr.grad(lambda a, c0, xs, ckpt=ckpt: loss(a, c0, xs, ckpt), argnums=(0, 1, 2))
+        out, n, lines = whole(g, *args, expect=2)
+        assert not any("step-by-step" in line for line in lines), lines
+        close(out, g(*args))
+        for k in range(3):
+            d = rng.normal(size=args[k].shape)
+            np.testing.assert_allclose(np.sum(out[k] * d), _fd(loss_np, args, k, d),
+                                       rtol=1e-6)

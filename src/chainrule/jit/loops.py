@@ -58,7 +58,11 @@ class Unsupported(Exception):
     """The loop cannot be compiled whole (the message says what is missing)."""
 
 
-_VIEWS = {"broadcast_in_dim", "reshape", "squeeze", "expand_dims", "transpose", "slice"}
+_VIEWS = {"broadcast_in_dim", "reshape", "squeeze", "expand_dims", "transpose", "slice", "pad",
+          "concatenate", "rev"}
+# identities on their operands (the last one for ``saved``): what they do for
+# the optimiser and for reverse mode is done by the time a loop is written
+_IDENTITIES = {"optimization_barrier", "saved"}
 _REDUCE = {"reduce_sum": "sum", "reduce_max": "max", "reduce_min": "min"}
 _NAMES = {"np", "math", "vm", "rt", "range", "abs", "min", "max", "kernel", "True", "False"}
 _LOOP_NODES = _NODES + (ast.While, ast.If, ast.Break)
@@ -111,7 +115,8 @@ def _pointwise(e):
     return _elementwise(e.prim) or _outer(e)
 
 
-_CONTROL = {"cond": ("branches",), "scan": ("jaxpr",), "while": ("cond_jaxpr", "body_jaxpr")}
+_CONTROL = {"cond": ("branches",), "scan": ("jaxpr",), "while": ("cond_jaxpr", "body_jaxpr"),
+            "checkpoint": ("jaxpr",)}
 
 
 def inner_jaxprs(e):
@@ -134,7 +139,7 @@ def first_unsupported(jaxpr, where=""):
                 if why is not None:
                     return why
         elif not (_elementwise(e.prim) or name in _VIEWS or name in _REDUCE
-                  or name == "dot_general"):
+                  or name in _IDENTITIES or name == "dot_general"):
             return f"primitive '{name}'{where}"
         for v in list(e.inputs) + list(e.outputs):
             if _dtype(v).name not in DTYPES or not _dtype(v).isnative:
@@ -339,6 +344,10 @@ class _Writer:
             if name in _CONTROL:
                 getattr(self, "emit_" + name)(e, lines)
                 continue
+            if name in _IDENTITIES:
+                ins = e.inputs[-1:] if name == "saved" else e.inputs
+                self.alias(e.outputs, ins)
+                continue
             (out,) = e.outputs
             shape = _shape(out)
             if _elementwise(e.prim):
@@ -361,7 +370,7 @@ class _Writer:
                     self.vals[id(out)] = ("buf", buf)
             elif name in _VIEWS:
                 self.vals[id(out)] = ("view", self.view(e))
-                if id(e.inputs[0]) in self.invariant:
+                if all(id(a) in self.invariant for a in e.inputs):
                     self.invariant.add(id(out))
             elif name in _REDUCE:
                 self.contraction(e, out, lines, self.reduce_parts(e))
@@ -373,6 +382,8 @@ class _Writer:
                 raise Unsupported(f"primitive '{name}'")
 
     def view(self, e):
+        if e.prim.name == "concatenate":
+            return self.concatenate(e.inputs, e.params["dimension"])
         (x,) = e.inputs
         name, p = e.prim.name, e.params
         in_shape, out_shape = _shape(x), _shape(e.outputs[0])
@@ -393,6 +404,14 @@ class _Writer:
             def at(idx, stmts):
                 return self.get(x, [f"({j} * {st} + {s})" if (st, s) != (1, 0) else j
                                     for j, s, st in zip(idx, starts, strides)], stmts)
+        elif name == "pad":
+            return self.pad(x, p["padding_config"])
+        elif name == "rev":
+            dims = set(p["dimensions"])
+
+            def at(idx, stmts):
+                return self.get(x, [f"({n - 1} - {j})" if d in dims else j
+                                    for d, (j, n) in enumerate(zip(idx, in_shape))], stmts)
         else:   # reshape, squeeze, expand_dims: the same elements in the same order
             def at(idx, stmts):
                 kept = [(j, n) for j, n in zip(idx, out_shape) if n != 1]
@@ -404,6 +423,54 @@ class _Writer:
                                   for d, j in enumerate(idx)) or "0"
                 return self.get(x, [f"(({flat}) // {_size(in_shape[d + 1:])} % {n})"
                                     for d, n in enumerate(in_shape)], stmts)
+        return at
+
+    def pad(self, x, config):
+        """``pad`` (zeros around and between the elements) as a select: the
+        operand is read at an index clamped into its bounds, so the read is
+        always in bounds, and the pad value taken where the index is not an
+        element's."""
+        in_shape = _shape(x)
+        if any(n == 0 for n in in_shape):
+            raise Unsupported("'pad' of an empty array")
+        zero = literal(0, _dtype(x))
+
+        def at(idx, stmts):
+            sub, conds = [], []
+            for j, (lo, hi, interior), n in zip(idx, config, in_shape):
+                if (lo, hi, interior) == (0, 0, 0):
+                    sub.append(j)
+                    continue
+                off = f"({j} - {lo})" if lo else j
+                src = f"({off} // {interior + 1})" if interior else off
+                if (lo, interior) != (0, 0):
+                    conds.append(f"{off} >= 0")
+                if interior:
+                    conds.append(f"{off} % {interior + 1} == 0")
+                conds.append(f"{src} < {n}")
+                sub.append(f"min(max({src}, 0), {n - 1})" if lo or interior
+                           else f"min({src}, {n - 1})")
+            value = self.get(x, sub, stmts)
+            return f"({value} if {' and '.join(conds)} else {zero})" if conds else value
+        return at
+
+    def concatenate(self, xs, axis):
+        """``concatenate`` as a chain of selects on the index along ``axis``;
+        each operand is read at that index clamped into its extent."""
+        parts = [(x, _shape(x)[axis]) for x in xs if _shape(x)[axis]]
+        if not parts:
+            raise Unsupported("'concatenate' of empty arrays")
+
+        def at(idx, stmts):
+            j, expr, start = idx[axis], None, sum(n for _, n in parts)
+            for x, n in reversed(parts):
+                start -= n
+                k = f"({j} - {start})" if start else j
+                sub = list(idx)
+                sub[axis] = f"min(max({k}, 0), {n - 1})" if start else f"min({k}, {n - 1})"
+                value = self.get(x, sub, stmts)
+                expr = value if expr is None else f"({value} if {j} < {start + n} else {expr})"
+            return expr
         return at
 
     def reduce_parts(self, e):
@@ -714,6 +781,15 @@ class _Writer:
         def at(idx, stmts):
             return self.get(a, [step] + list(idx), stmts)
         return at
+
+    def emit_checkpoint(self, e, lines):
+        """A checkpointed function: its equations in place (recomputation is
+        for reverse mode, which has already been traced)."""
+        j = self.fresh(e.params["jaxpr"])
+        self.alias(j.invars, e.inputs)
+        self.count_uses(j)
+        self.equations(j, lines)
+        self.alias(e.outputs, j.outvars)
 
     def emit_scan(self, e, lines):
         """A scan inside the loop, written out with its own step variable;

@@ -189,7 +189,8 @@ def _tidy_inner(e):
     for key, val in e.params.items():
         if key == "branches" and e.prim.name == "cond":
             params[key] = tuple(_tidy(b) for b in val)
-        elif key in ("jaxpr", "cond_jaxpr", "body_jaxpr") and e.prim.name in ("scan", "while"):
+        elif key in ("jaxpr", "cond_jaxpr", "body_jaxpr") and e.prim.name in (
+                "scan", "while", "checkpoint"):
             params[key] = _tidy(val)
     if not params:
         return e
