@@ -432,15 +432,13 @@ def test_switch_in_a_scan_int_and_float_carries(k0):
 def test_cond_index_out_of_range_is_clipped():
     """cond's own index, bound without lax.switch's clamp (as a VJP's stacked
     index is): at most 0 runs the first branch, past the end the last."""
-    from chainrule.control_flow import _branches, cond_p
-    from chainrule.core import ShapedArray
+    from chainrule.control_flow import cond_p
+    branches = tuple(cr.make_jaxpr(f)(np.ones(3)).jaxpr
+                     for f in (lambda v: v * 2.0, lambda v: v + 10.0, lambda v: -v))
 
     def f(c0, idx):
         def step(c, i):
-            branches, consts = _branches(
-                [lambda v: [v * 2.0], lambda v: [v + 10.0], lambda v: [-v]],
-                [ShapedArray((3,), np.dtype("float64"))])
-            (c,) = cond_p.bind(i, *consts, c, branches=branches)
+            (c,) = cond_p.bind(i, c, branches=branches)
             return c, jnp.sum(c)
         return lax.scan(step, c0, idx)
     idx = np.array([-5, 0, 1, 2, 3, 99, -1, 1], np.int32)
