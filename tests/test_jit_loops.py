@@ -242,24 +242,26 @@ def test_nested_loops_and_cond_stay_correct():
             return inner + c, jnp.sum(inner)
         return lax.scan(outer, x, None, length=4)
     x = np.array([1.0, -2.0, 3.0])
-    out, n, lines = whole(nested, x)
+    out, n, lines = whole(nested, x, expect=1)
     close(out, nested(x))
-    # the outer loop holds a scan: it runs step by step, around the inner
-    # loop compiled whole
-    assert any("primitive 'scan'" in line for line in lines), lines
-    assert n >= 1
+    # the outer loop holds a scan: both are one kernel
+    assert any("scan of 4 step(s) compiled whole, with 1 scan inside" in line
+               for line in lines), lines
+    assert not any("step-by-step" in line for line in lines), lines
 
     def with_cond(x):
         def step(c, _):
             c = lax.cond(jnp.sum(c) > 0, lambda v: v - 1.0, lambda v: v + 2.0, c)
             return c, c
         return lax.scan(step, x, None, length=5)
-    out, n, lines = whole(with_cond, x)
+    out, n, lines = whole(with_cond, x, expect=1)
     close(out, with_cond(x))
-    assert any("kept on the step-by-step path: primitive 'cond'" in line for line in lines)
+    assert any("scan of 5 step(s) compiled whole, with 1 cond inside" in line
+               for line in lines), lines
+    assert not any("step-by-step" in line for line in lines), lines
 
-    g = cr.grad(lambda x: jnp.sum(nested(x)[1]))
-    out, _, _ = whole(g, x)
+    g = cr.grad(lambda x: jnp.sum(nested(x)[1] * nested(x)[0][0]))
+    out, _, _ = whole(g, x, expect=1)
     close(out, g(x))
 
 
@@ -391,3 +393,399 @@ def test_an_unrolled_scan_compiles_whole():
         ys.append(ref * 2.0)
         ref = np.tanh(ref * x)
     close(out, (ref, np.stack(ys)))
+
+
+# -- cond inside a loop body --------------------------------------------------
+
+def switch_loop(w, b, xs, h0, k0):
+    """Three branches of different work chosen by an int carry (the index
+    runs from -1 to 3: lax.switch clamps it), a float carry of rank 0, a
+    cond on it, and branches that read loop constants and the step's x."""
+    def step(c, x):
+        h, k, s = c
+        i = k % 5 - 1
+        h, s = lax.switch(i, [lambda h, s: (jnp.tanh(w @ h + x), s + 1.0),
+                              lambda h, s: (h * x[0] + b, s * 0.5),
+                              lambda h, s: (h - jnp.max(h), s - jnp.sum(h))], h, s)
+        k = lax.cond(s > 0, lambda k: k + 2, lambda k: k + 1, k)
+        return (h, k, s), (h[0], k, s)
+    return lax.scan(step, (h0, k0, jnp.asarray(0.0)), xs)
+
+
+def switch_loop_np(w, b, xs, h0, k0):
+    h, k, s = h0.copy(), int(k0), 0.0
+    ys = []
+    for x in xs:
+        i = min(max(k % 5 - 1, 0), 2)
+        if i == 0:
+            h, s = np.tanh(w @ h + x), s + 1.0
+        elif i == 1:
+            h, s = h * x[0] + b, s * 0.5
+        else:
+            h, s = h - np.max(h), s - np.sum(h)
+        k = k + 2 if s > 0 else k + 1
+        ys.append((h[0], k, s))
+    return (h, np.asarray(k), np.asarray(s)), tuple(np.array(y) for y in zip(*ys))
+
+
+@pytest.mark.parametrize("k0", [0, 3, 7])
+def test_switch_in_a_scan_int_and_float_carries(k0):
+    rng = np.random.default_rng(10 + k0)
+    w, b = rng.normal(size=(5, 5)) / 2, rng.normal(size=5)
+    xs, h0 = rng.normal(size=(17, 5)), rng.normal(size=5)
+    k0 = np.asarray(k0, np.int64)
+    out, n, lines = whole(switch_loop, w, b, xs, h0, k0, expect=1)
+    assert any("compiled whole, with 2 cond inside" in line for line in lines), lines
+    close(out, switch_loop(w, b, xs, h0, k0))
+    close(out, switch_loop_np(w, b, xs, h0, k0))
+    assert np.asarray(out[0][1]).dtype == np.int64
+
+
+def test_cond_index_out_of_range_is_clipped():
+    """cond's own index, bound without lax.switch's clamp (as a VJP's stacked
+    index is): at most 0 runs the first branch, past the end the last."""
+    from chainrule.control_flow import cond_p
+    branches = tuple(cr.make_jaxpr(f)(np.ones(3)).jaxpr
+                     for f in (lambda v: v * 2.0, lambda v: v + 10.0, lambda v: -v))
+
+    def f(c0, idx):
+        def step(c, i):
+            (c,) = cond_p.bind(i, c, branches=branches)
+            return c, jnp.sum(c)
+        return lax.scan(step, c0, idx)
+    idx = np.array([-5, 0, 1, 2, 3, 99, -1, 1], np.int32)
+    c0 = np.array([1.0, -2.0, 0.5])
+    out, _, lines = whole(f, c0, idx, expect=1)
+    close(out, f(c0, idx))
+    c, ys = c0.copy(), []
+    for i in idx:
+        i = min(max(int(i), 0), 2)
+        c = c * 2.0 if i == 0 else c + 10.0 if i == 1 else -c
+        ys.append(c.sum())
+    close(out, (c, np.array(ys)))
+
+
+def test_cond_branches_of_different_work_and_passthrough():
+    """One branch returns its operand and a literal unchanged, one reduces
+    and contracts with a constant; a rank-0 and a matrix output."""
+    rng = np.random.default_rng(11)
+    a = rng.normal(size=(4, 3))
+    xs = rng.normal(size=(9, 3))
+
+    def f(m0, xs):
+        def step(c, x):
+            m, t = c
+            m, u = lax.cond(jnp.sum(x) > 0,
+                            lambda m: (jnp.outer(a @ x, x) * 0.1 + m * 0.9, jnp.max(a @ x)),
+                            lambda m: (m, jnp.asarray(-1.0)), m)
+            return (m, t + u), u * 2.0
+        return lax.scan(step, (m0, jnp.asarray(0.0)), xs)
+    m0 = rng.normal(size=(4, 3))
+    out, _, _ = whole(f, m0, xs, expect=1)
+    close(out, f(m0, xs))
+    m, t, ys = m0.copy(), 0.0, []
+    for x in xs:
+        if x.sum() > 0:
+            m, u = np.outer(a @ x, x) * 0.1 + m * 0.9, np.max(a @ x)
+        else:
+            u = -1.0
+        t += u
+        ys.append(u * 2.0)
+    close(out, ((m, np.asarray(t)), np.array(ys)))
+
+
+def test_cond_in_a_while_loop_and_a_function_called_twice():
+    """A cond in a while_loop's body, and the same jitted function (one inner
+    Jaxpr) called twice in a step: each call writes its own outputs."""
+    halve_or_bump = cr.jit(lambda v: lax.cond(v[0] > 1.0, lambda u: u * 0.5,
+                                              lambda u: u + 0.75, v))
+
+    def f(v0, n0):
+        def body(c):
+            v, n = c
+            return halve_or_bump(halve_or_bump(v)) - 0.01, n + 1
+        return lax.while_loop(lambda c: c[1] < 12, body, (v0, n0))
+    v0, n0 = np.array([3.0, 0.2, -1.0]), np.asarray(0)
+    out, _, lines = whole(f, v0, n0, expect=1)
+    assert any("while_loop compiled whole, with 2 cond inside" in line
+               for line in lines), lines
+    close(out, f(v0, n0))
+    v = v0.copy()
+    for _ in range(12):
+        for _ in range(2):
+            v = v * 0.5 if v[0] > 1.0 else v + 0.75
+        v = v - 0.01
+    close(out[0], v)
+
+
+def cond_rnn_loss(w, h0, xs):
+    def step(h, x):
+        h = lax.cond(jnp.sum(h * x) > 0, lambda h: jnp.tanh(w @ h) + x,
+                     lambda h: h * x - 0.1 * h ** 2, h)
+        return h, jnp.sum(h ** 2)
+    h, ys = lax.scan(step, h0, xs)
+    return jnp.sum(ys) + jnp.sum(h)
+
+
+def cond_rnn_loss_np(w, h0, xs):
+    h, total = h0.copy(), 0.0
+    for x in xs:
+        h = np.tanh(w @ h) + x if np.sum(h * x) > 0 else h * x - 0.1 * h ** 2
+        total += np.sum(h ** 2)
+    return total + np.sum(h)
+
+
+def _fd(f, args, k, direction, eps=1e-6):
+    """Central difference of the NumPy reference along ``direction`` in argument ``k``."""
+    up = list(args)
+    dn = list(args)
+    up[k] = args[k] + eps * direction
+    dn[k] = args[k] - eps * direction
+    return (f(*up) - f(*dn)) / (2 * eps)
+
+
+def test_grad_and_jvp_of_a_scan_with_a_cond():
+    rng = np.random.default_rng(12)
+    w, h0, xs = rng.normal(size=(4, 4)) / 2, rng.normal(size=4) * 0.5, rng.normal(size=(10, 4))
+    args = (w, h0, xs)
+    out, _, _ = whole(cond_rnn_loss, *args, expect=1)
+    np.testing.assert_allclose(out, cond_rnn_loss_np(*args), rtol=1e-12)
+
+    g = cr.grad(cond_rnn_loss, argnums=(0, 1, 2))
+    out, n, lines = whole(g, *args, expect=2)   # the forward scan and the backward one
+    assert sum("compiled whole, with 1 cond inside" in line for line in lines) >= 2, lines
+    close(out, g(*args))
+    for k in range(3):
+        d = rng.normal(size=args[k].shape)
+        np.testing.assert_allclose(np.sum(out[k] * d), _fd(cond_rnn_loss_np, args, k, d),
+                                   rtol=1e-6)
+
+    tw, th = rng.normal(size=w.shape), rng.normal(size=h0.shape)
+
+    def f(w, h0, tw, th):
+        return cr.jvp(lambda w, h0: cond_rnn_loss(w, h0, xs), (w, h0), (tw, th))
+    out, _, lines = whole(f, w, h0, tw, th, expect=1)
+    assert any("compiled whole, with" in line and "cond" in line for line in lines), lines
+    close(out, f(w, h0, tw, th))
+    want = (_fd(cond_rnn_loss_np, args, 0, tw) + _fd(cond_rnn_loss_np, args, 1, th))
+    np.testing.assert_allclose(out[1], want, rtol=1e-6)
+
+
+def test_unsupported_primitive_in_a_cond_branch_logged():
+    def f(c, xs):
+        def step(c, x):
+            c = lax.cond(x[0] > 0, lambda v: jnp.sort(v + x), lambda v: v - x, c)
+            return c, c[0]
+        return lax.scan(step, c, xs)
+    c, xs = np.array([0.3, -0.1, 0.2]), np.random.default_rng(13).normal(size=(6, 3))
+    out, n, lines = whole(f, c, xs)
+    close(out, f(c, xs))
+    assert any("kept on the step-by-step path: primitive" in line
+               and "sort' in a cond branch" in line
+               for line in lines), lines
+
+
+# -- loops inside a loop body -------------------------------------------------
+
+def nested_loops(a, c0, xs):
+    """A fori_loop, a reverse scan over the step's rows, a scan with
+    ``length=`` and an int carry, a while_loop, a cond holding a scan and a
+    zero-length scan, all inside one scan."""
+    def outer(c, x):
+        c = lax.fori_loop(0, 3, lambda i, v: jnp.tanh(a @ v) * 0.5 + x[0] * i, c)
+        c2, ys = lax.scan(lambda d, xr: (d + xr * d[0] * 0.1, jnp.sum(d * xr)), c, x,
+                          reverse=True)
+        (k, p), _ = lax.scan(lambda kv, _: ((kv[0] + 1, kv[1] * 1.5), None),
+                             (jnp.asarray(0), c2[0]), None, length=4)
+        v = lax.while_loop(lambda v: jnp.max(jnp.abs(v)) > 0.1, lambda v: v * 0.5, c2)
+        v = lax.cond(p > 0, lambda v: lax.scan(lambda e, _: (e * 0.9, e[0]), v, None,
+                                               length=2)[0],
+                     lambda v: v + lax.scan(lambda e, _: (e, e), v, None, length=0)[0], v)
+        return v + k, (ys, jnp.sum(v) + p)
+    return lax.scan(outer, c0, xs)
+
+
+def nested_loops_np(a, c0, xs):
+    c, ys_all, ss = c0.copy(), [], []
+    for x in xs:
+        for i in range(3):
+            c = np.tanh(a @ c) * 0.5 + x[0] * i
+        d, ys = c.copy(), [None] * len(x)
+        for r in range(len(x) - 1, -1, -1):
+            ys[r] = np.sum(d * x[r])
+            d = d + x[r] * d[0] * 0.1
+        k, p = 0, d[0]
+        for _ in range(4):
+            k, p = k + 1, p * 1.5
+        v = d.copy()
+        while np.max(np.abs(v)) > 0.1:
+            v = v * 0.5
+        if p > 0:
+            for _ in range(2):
+                v = v * 0.9
+        else:
+            v = v + v
+        c = v + k
+        ys_all.append(ys)
+        ss.append(np.sum(v) + p)
+    return c, (np.array(ys_all), np.array(ss))
+
+
+def test_loops_inside_a_scan():
+    rng = np.random.default_rng(14)
+    a, c0, xs = rng.normal(size=(3, 3)), rng.normal(size=3), rng.normal(size=(7, 5, 3))
+    out, n, lines = whole(nested_loops, a, c0, xs, expect=1)
+    assert any("scan of 7 step(s) compiled whole, with 1 cond and 5 scan and 1 while inside"
+               in line for line in lines), lines
+    assert not any("step-by-step" in line for line in lines), lines
+    close(out, nested_loops(a, c0, xs))
+    close(out, nested_loops_np(a, c0, xs))
+
+
+def test_grad_and_jvp_of_a_fori_loop_in_a_scan():
+    def loss(a, c0, xs):
+        def outer(c, x):
+            c = lax.fori_loop(0, 4, lambda i, v: jnp.tanh(a @ v + x) * 0.9 + 0.01 * i, c)
+            h, ys = lax.scan(lambda d, _: (jnp.sin(d) + x, jnp.sum(d ** 2)), c, None, length=3)
+            return h, jnp.sum(ys)
+        c, ys = lax.scan(outer, c0, xs)
+        return jnp.sum(ys) + jnp.sum(c ** 2)
+
+    def loss_np(a, c0, xs):
+        c, total = c0.copy(), 0.0
+        for x in xs:
+            for i in range(4):
+                c = np.tanh(a @ c + x) * 0.9 + 0.01 * i
+            for _ in range(3):
+                total += np.sum(c ** 2)
+                c = np.sin(c) + x
+        return total + np.sum(c ** 2)
+
+    rng = np.random.default_rng(15)
+    a, c0, xs = rng.normal(size=(3, 3)) / 2, rng.normal(size=3), rng.normal(size=(6, 3))
+    args = (a, c0, xs)
+    out, _, _ = whole(loss, *args, expect=1)
+    np.testing.assert_allclose(out, loss_np(*args), rtol=1e-12)
+    g = cr.grad(loss, argnums=(0, 1, 2))
+    out, _, lines = whole(g, *args, expect=2)
+    assert not any("step-by-step" in line for line in lines), lines
+    close(out, g(*args))
+    for k in range(3):
+        d = rng.normal(size=args[k].shape)
+        np.testing.assert_allclose(np.sum(out[k] * d), _fd(loss_np, args, k, d), rtol=1e-6)
+    ta = rng.normal(size=a.shape)
+
+    def f(a, ta):
+        return cr.jvp(lambda a: loss(a, c0, xs), (a,), (ta,))
+    out, _, _ = whole(f, a, ta, expect=1)
+    close(out, f(a, ta))
+    np.testing.assert_allclose(out[1], _fd(loss_np, args, 0, ta), rtol=1e-6)
+
+
+def test_scan_inside_a_while_loop_and_deep_nesting():
+    """A while_loop holding a scan that holds a fori_loop holding a cond; the
+    inner scan reads the outer loop's constant and its own xs."""
+    m = np.array([[0.9, 0.1], [-0.2, 0.8]])
+    xs = np.linspace(-1, 1, 8).reshape(4, 2)
+
+    def f(v0):
+        def body(c):
+            v, n = c
+
+            def inner(d, x):
+                d = lax.fori_loop(0, 2, lambda i, u: lax.cond(
+                    u[0] > 0, lambda u: m @ u, lambda u: u + x * i, u), d)
+                return d, d[1]
+            v, ys = lax.scan(inner, v, xs)
+            return v + 0.1 * jnp.sum(ys), n + 1
+        return lax.while_loop(lambda c: (c[1] < 5) & (jnp.max(jnp.abs(c[0])) < 50.0),
+                              body, (v0, jnp.asarray(0)))
+    v0 = np.array([0.4, -0.7])
+    out, _, lines = whole(f, v0, expect=1)
+    assert any("while_loop compiled whole, with 1 cond and 2 scan inside" in line
+               for line in lines), lines
+    close(out, f(v0))
+    v, n = v0.copy(), 0
+    while n < 5 and np.max(np.abs(v)) < 50.0:
+        ys = []
+        for x in xs:
+            for i in range(2):
+                v = m @ v if v[0] > 0 else v + x * i
+            ys.append(v[1])
+        v, n = v + 0.1 * np.sum(ys), n + 1
+    close(out, (v, np.asarray(n)))
+
+
+# -- pad, checkpoint and barriers in a body (what gradients of bodies hold) ---
+
+def _pad_np(x, config):
+    shape = tuple(lo + hi + n + max(n - 1, 0) * i for (lo, hi, i), n in zip(config, x.shape))
+    out = np.zeros(shape, x.dtype)
+    out[tuple(slice(lo, lo + n + max(n - 1, 0) * i, i + 1)
+              for (lo, hi, i), n in zip(config, x.shape))] = x
+    return out
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int64"])
+def test_pad_in_a_body(dtype):
+    """Low, high and interior padding (the transposes of slices and strided
+    slices): the operand read at a clamped index, zeros elsewhere; and
+    concatenate and rev, also index arithmetic."""
+    rng = np.random.default_rng(16)
+    m0 = np.round(rng.normal(size=(3, 4)) * 4).astype(dtype)
+    xs = np.round(rng.normal(size=(5, 4)) * 4).astype(dtype)
+    c1, c2 = ((1, 2, 1),), ((0, 1, 0), (2, 0, 2))
+
+    def f(m0, xs):
+        def step(m, x):
+            p = lax.pad(x, c1)                      # (10,)
+            q = lax.pad(m, c2)                      # (4, 12)
+            m = m + x - (q[1:, 2::3] + p[1:8:2]) % 5
+            r = jnp.concatenate([lax.rev(x, (0,)), m[0], x[:1] * 2])
+            s = jnp.concatenate([m, m[:1] + 1], axis=0)
+            return m, (p, jnp.sum(q, axis=0), r, lax.rev(s, (0, 1)))
+        return lax.scan(step, m0, xs)
+    out, _, lines = whole(f, m0, xs, expect=1)
+    close(out, f(m0, xs))
+    m, ps, qs, rs, ss = m0.copy(), [], [], [], []
+    for x in xs:
+        p, q = _pad_np(x, c1), _pad_np(m, c2)
+        m = m + x - (q[1:, 2::3] + p[1:8:2]) % 5
+        ps.append(p)
+        qs.append(q.sum(axis=0))
+        rs.append(np.concatenate([x[::-1], m[0], x[:1] * 2]))
+        ss.append(np.concatenate([m, m[:1] + 1], axis=0)[::-1, ::-1])
+    close(out, (m, (np.array(ps), np.array(qs), np.array(rs), np.array(ss))))
+
+
+def test_grad_of_indexing_and_checkpoint_in_a_body():
+    """Gradients of slices and indexing are pads; a checkpointed step is a
+    ``checkpoint`` in the forward body and barriers in the backward one: all
+    compiled whole, forward and backward."""
+    rng = np.random.default_rng(17)
+    a, c0, xs = rng.normal(size=(4, 4)) / 2, rng.normal(size=4), rng.normal(size=(8, 2))
+
+    def loss(a, c0, xs, ckpt):
+        def step(c, x):
+            c = jnp.tanh(a @ c) + jnp.concatenate([c[::2] * x, c[1:3] * 0.5])
+            return c, c[0] * c[3]
+        c, ys = lax.scan(cr.checkpoint(step) if ckpt else step, c0, xs)
+        return jnp.sum(ys) + jnp.sum(c[1:] ** 2)
+
+    def loss_np(a, c0, xs):
+        c, total = c0.copy(), 0.0
+        for x in xs:
+            c = np.tanh(a @ c) + np.concatenate([c[::2] * x, c[1:3] * 0.5])
+            total += c[0] * c[3]
+        return total + np.sum(c[1:] ** 2)
+
+    args = (a, c0, xs)
+    for ckpt in (False, True):
+        g = cr.grad(lambda a, c0, xs, ckpt=ckpt: loss(a, c0, xs, ckpt), argnums=(0, 1, 2))
+        out, n, lines = whole(g, *args, expect=2)
+        assert not any("step-by-step" in line for line in lines), lines
+        close(out, g(*args))
+        for k in range(3):
+            d = rng.normal(size=args[k].shape)
+            np.testing.assert_allclose(np.sum(out[k] * d), _fd(loss_np, args, k, d),
+                                       rtol=1e-6)

@@ -28,6 +28,18 @@ values into the preallocated stacks; other array values are written to
 scratch arrays the caller passes in (kernels never allocate), except
 elementwise values read once by another elementwise equation, which are
 computed where they are read. No Python runs per step.
+
+Control flow in the body is written out too. A ``cond`` (``lax.cond``,
+``lax.switch``, and the conds of their JVPs and VJPs) becomes ``if``/
+``elif``/``else`` on its index, clipped as ``_cond_impl`` clips it; every
+branch writes the same output arrays (rank 0: locals). An inner ``scan``
+(``fori_loop``) or ``while_loop`` becomes an inner ``for``/``while`` with
+its own step variable: its carries are copied into scratch arrays (rank 0:
+locals) before it, its ys go into scratch stacks, and the enclosing loop's
+carry bookkeeping is set aside while it is written (``enter_loop``,
+``leave_loop``). Inner Jaxprs are written from renamed copies, since the
+writer keys what it knows by variable and one Jaxpr may serve several
+equations.
 """
 
 from __future__ import annotations
@@ -46,7 +58,11 @@ class Unsupported(Exception):
     """The loop cannot be compiled whole (the message says what is missing)."""
 
 
-_VIEWS = {"broadcast_in_dim", "reshape", "squeeze", "expand_dims", "transpose", "slice"}
+_VIEWS = {"broadcast_in_dim", "reshape", "squeeze", "expand_dims", "transpose", "slice", "pad",
+          "concatenate", "rev"}
+# identities on their operands (the last one for ``saved``): what they do for
+# the optimiser and for reverse mode is done by the time a loop is written
+_IDENTITIES = {"optimization_barrier", "saved"}
 _REDUCE = {"reduce_sum": "sum", "reduce_max": "max", "reduce_min": "min"}
 _NAMES = {"np", "math", "vm", "rt", "range", "abs", "min", "max", "kernel", "True", "False"}
 _LOOP_NODES = _NODES + (ast.While, ast.If, ast.Break)
@@ -99,22 +115,72 @@ def _pointwise(e):
     return _elementwise(e.prim) or _outer(e)
 
 
-def first_unsupported(jaxpr):
+_CONTROL = {"cond": ("branches",), "scan": ("jaxpr",), "while": ("cond_jaxpr", "body_jaxpr"),
+            "checkpoint": ("jaxpr",)}
+
+
+def inner_jaxprs(e):
+    """The Jaxprs of a control-flow equation (its branches or bodies), else ()."""
+    out = []
+    for key in _CONTROL.get(e.prim.name, ()):
+        j = e.params[key]
+        out += list(j) if key == "branches" else [j]
+    return out
+
+
+def first_unsupported(jaxpr, where=""):
     """The name of the first primitive (or dtype) a whole loop cannot hold, or None."""
     for e in jaxpr.eqns:
         name = e.prim.name
-        if not (_elementwise(e.prim) or name in _VIEWS or name in _REDUCE
-                or name == "dot_general"):
-            return f"primitive '{name}'"
+        if name in _CONTROL:
+            inside = f" in a {name}{' branch' if name == 'cond' else ' body'}"
+            for j in inner_jaxprs(e):
+                why = first_unsupported(j, inside + where)
+                if why is not None:
+                    return why
+        elif not (_elementwise(e.prim) or name in _VIEWS or name in _REDUCE
+                  or name in _IDENTITIES or name == "dot_general"):
+            return f"primitive '{name}'{where}"
         for v in list(e.inputs) + list(e.outputs):
             if _dtype(v).name not in DTYPES or not _dtype(v).isnative:
-                return f"dtype {_dtype(v)} in '{name}'"
+                return f"dtype {_dtype(v)} in '{name}'{where}"
             if isinstance(v, Literal) and np.ndim(v.val) != 0:
-                return f"an array literal in '{name}'"
+                return f"an array literal in '{name}'{where}"
     for v in jaxpr.outvars:
         if isinstance(v, Literal) and np.ndim(v.val) != 0:
-            return "an array literal output"
+            return f"an array literal output{where}"
     return None
+
+
+def control_flow(jaxpr):
+    """How many of each control-flow primitive ``jaxpr`` holds, at any depth
+    (for the log: what a loop compiled whole has inside)."""
+    counts = {}
+    for e in jaxpr.eqns:
+        if e.prim.name in _CONTROL:
+            counts[e.prim.name] = counts.get(e.prim.name, 0) + 1
+            for j in inner_jaxprs(e):
+                for k, n in control_flow(j).items():
+                    counts[k] = counts.get(k, 0) + n
+    return counts
+
+
+def _renamed(jaxpr):
+    """``jaxpr`` with fresh variables. The writer keys what it knows by
+    variable, and one inner Jaxpr may be the branch or body of several
+    equations of a loop (a function called twice, a recomputed step)."""
+    new = {}
+
+    def rn(a):
+        if isinstance(a, Literal):
+            return a
+        if id(a) not in new:
+            new[id(a)] = Var(a.aval)
+        return new[id(a)]
+    invars = [rn(v) for v in jaxpr.invars]
+    eqns = [type(e)(e.prim, [rn(a) for a in e.inputs], [rn(v) for v in e.outputs], e.params)
+            for e in jaxpr.eqns]
+    return type(jaxpr)(list(jaxpr.constvars), invars, eqns, [rn(a) for a in jaxpr.outvars])
 
 
 class _Writer:
@@ -133,6 +199,7 @@ class _Writer:
         self.before = []         # lines before the loop
         self.invariant = set()   # ids of array values the loop does not change
         self.relaid_bufs = {}    # (id(var), perm) -> its copy with axes permuted
+        self.inner = []          # inner Jaxprs as written (alive: state is keyed by id)
 
     def new(self, prefix):
         n = self.counts.get(prefix, 0)
@@ -159,7 +226,8 @@ class _Writer:
         if kind == "buf":
             return f"{data}[{', '.join(idx) if idx else '()'}]"
         if kind == "xs":
-            return f"{data}[{', '.join(['s0'] + list(idx))}]"
+            stacked, step = data
+            return f"{stacked}[{', '.join([step] + list(idx))}]"
         if kind == "view":
             return data(idx, stmts)
         if kind == "inline":
@@ -273,6 +341,13 @@ class _Writer:
         """Lines computing the equations of ``jaxpr`` (inputs already bound)."""
         for e in jaxpr.eqns:
             name = e.prim.name
+            if name in _CONTROL:
+                getattr(self, "emit_" + name)(e, lines)
+                continue
+            if name in _IDENTITIES:
+                ins = e.inputs[-1:] if name == "saved" else e.inputs
+                self.alias(e.outputs, ins)
+                continue
             (out,) = e.outputs
             shape = _shape(out)
             if _elementwise(e.prim):
@@ -295,7 +370,7 @@ class _Writer:
                     self.vals[id(out)] = ("buf", buf)
             elif name in _VIEWS:
                 self.vals[id(out)] = ("view", self.view(e))
-                if id(e.inputs[0]) in self.invariant:
+                if all(id(a) in self.invariant for a in e.inputs):
                     self.invariant.add(id(out))
             elif name in _REDUCE:
                 self.contraction(e, out, lines, self.reduce_parts(e))
@@ -307,6 +382,8 @@ class _Writer:
                 raise Unsupported(f"primitive '{name}'")
 
     def view(self, e):
+        if e.prim.name == "concatenate":
+            return self.concatenate(e.inputs, e.params["dimension"])
         (x,) = e.inputs
         name, p = e.prim.name, e.params
         in_shape, out_shape = _shape(x), _shape(e.outputs[0])
@@ -327,6 +404,14 @@ class _Writer:
             def at(idx, stmts):
                 return self.get(x, [f"({j} * {st} + {s})" if (st, s) != (1, 0) else j
                                     for j, s, st in zip(idx, starts, strides)], stmts)
+        elif name == "pad":
+            return self.pad(x, p["padding_config"])
+        elif name == "rev":
+            dims = set(p["dimensions"])
+
+            def at(idx, stmts):
+                return self.get(x, [f"({n - 1} - {j})" if d in dims else j
+                                    for d, (j, n) in enumerate(zip(idx, in_shape))], stmts)
         else:   # reshape, squeeze, expand_dims: the same elements in the same order
             def at(idx, stmts):
                 kept = [(j, n) for j, n in zip(idx, out_shape) if n != 1]
@@ -338,6 +423,54 @@ class _Writer:
                                   for d, j in enumerate(idx)) or "0"
                 return self.get(x, [f"(({flat}) // {_size(in_shape[d + 1:])} % {n})"
                                     for d, n in enumerate(in_shape)], stmts)
+        return at
+
+    def pad(self, x, config):
+        """``pad`` (zeros around and between the elements) as a select: the
+        operand is read at an index clamped into its bounds, so the read is
+        always in bounds, and the pad value taken where the index is not an
+        element's."""
+        in_shape = _shape(x)
+        if any(n == 0 for n in in_shape):
+            raise Unsupported("'pad' of an empty array")
+        zero = literal(0, _dtype(x))
+
+        def at(idx, stmts):
+            sub, conds = [], []
+            for j, (lo, hi, interior), n in zip(idx, config, in_shape):
+                if (lo, hi, interior) == (0, 0, 0):
+                    sub.append(j)
+                    continue
+                off = f"({j} - {lo})" if lo else j
+                src = f"({off} // {interior + 1})" if interior else off
+                if (lo, interior) != (0, 0):
+                    conds.append(f"{off} >= 0")
+                if interior:
+                    conds.append(f"{off} % {interior + 1} == 0")
+                conds.append(f"{src} < {n}")
+                sub.append(f"min(max({src}, 0), {n - 1})" if lo or interior
+                           else f"min({src}, {n - 1})")
+            value = self.get(x, sub, stmts)
+            return f"({value} if {' and '.join(conds)} else {zero})" if conds else value
+        return at
+
+    def concatenate(self, xs, axis):
+        """``concatenate`` as a chain of selects on the index along ``axis``;
+        each operand is read at that index clamped into its extent."""
+        parts = [(x, _shape(x)[axis]) for x in xs if _shape(x)[axis]]
+        if not parts:
+            raise Unsupported("'concatenate' of empty arrays")
+
+        def at(idx, stmts):
+            j, expr, start = idx[axis], None, sum(n for _, n in parts)
+            for x, n in reversed(parts):
+                start -= n
+                k = f"({j} - {start})" if start else j
+                sub = list(idx)
+                sub[axis] = f"min(max({k}, 0), {n - 1})" if start else f"min({k}, {n - 1})"
+                value = self.get(x, sub, stmts)
+                expr = value if expr is None else f"({value} if {j} < {start + n} else {expr})"
+            return expr
         return at
 
     def reduce_parts(self, e):
@@ -545,6 +678,182 @@ class _Writer:
         lines += self.loops(shape, fill)
         self.vals[id(out)] = ("buf", target) if shape else ("scalar", result)
 
+    # -- control flow inside the loop ------------------------------------------
+    def fresh(self, jaxpr):
+        j = _renamed(jaxpr)
+        self.inner.append(j)
+        return j
+
+    def alias(self, invars, atoms):
+        """Bind an inner Jaxpr's inputs to the values of the equation's operands."""
+        for v, a in zip(invars, atoms):
+            if isinstance(a, Literal):
+                self.vals[id(v)] = ("scalar", literal(a.val, a.aval.dtype))
+                continue
+            self.vals[id(v)] = self.vals[id(a)]
+            if id(a) in self.invariant:
+                self.invariant.add(id(v))
+
+    def emit_cond(self, e, lines):
+        """``cond`` as ``if``/``elif``/``else`` on its index (clipped, as
+        ``_cond_impl`` does: at most 0 is the first branch, anything past the
+        middle ones the last). Every branch writes its results into the same
+        scratch arrays (rank 0: locals), so the code after reads one place."""
+        index, *args = e.inputs
+        branches = e.params["branches"]
+        outs = []
+        for o in e.outputs:
+            if _shape(o):
+                outs.append(("buf", self.arg(("tmp", _shape(o), _dtype(o)), _dtype(o),
+                                             _shape(o))))
+            else:
+                outs.append(("scalar", self.new("t")))
+        bodies = []
+        for b in branches:
+            b = self.fresh(b)
+            self.alias(b.invars, args)
+            self.count_uses(b)
+            made = {id(x.outputs[0]) for x in b.eqns if _elementwise(x.prim)}
+            for v, (kind, data) in zip(b.outvars, outs):
+                # an elementwise result is written straight into the output array
+                if (kind == "buf" and isinstance(v, Var) and id(v) in made
+                        and id(v) not in self.inplace and sum(u is v for u in b.outvars) == 1):
+                    self.inplace[id(v)] = data
+            body = []
+            self.equations(b, body)
+            for v, o, (kind, data) in zip(b.outvars, e.outputs, outs):
+                if kind == "scalar":
+                    stmts = []
+                    expr = self.get(v, [], stmts)
+                    body += stmts + [f"{data} = {DTYPES[_dtype(o).name]}({expr})"]
+                elif not (isinstance(v, Var) and self.vals.get(id(v)) == ("buf", data)):
+                    self.store(data, v, body)
+            bodies.append(body or ["pass"])
+        if len(bodies) == 1:
+            lines += bodies[0]
+        else:
+            stmts = []
+            i = self.get(index, [], stmts)
+            k = self.new("t")
+            lines += stmts + [f"{k} = {i}"]
+            last = len(bodies) - 1
+            for n, body in enumerate(bodies):
+                head = ("else:" if n == last else f"if {k} <= 0:" if n == 0
+                        else f"elif {k} == {n}:")
+                lines.append(head)
+                lines += ["    " + x for x in body]
+        for o, val in zip(e.outputs, outs):
+            self.vals[id(o)] = val
+
+    def enter_loop(self, carry_in, init, lines):
+        """Start an inner loop: its carries get their own storage (scratch
+        arrays, rank 0: locals) holding copies of ``init``; the enclosing
+        loop's carry bookkeeping is returned, for ``leave_loop``."""
+        saved = (self.carry_vals, self.carry_bufs, self.done_carries, self.fixed)
+        # the enclosing loop's carry arrays do not change while the inner one
+        # runs, but stay out of the inner copies' sources, as its own do
+        self.fixed = self.fixed | set(self.carry_bufs)
+        self.carry_vals, self.carry_bufs, self.done_carries = [], [], set()
+        for v, a in zip(carry_in, init):
+            shape, dtype = _shape(v), _dtype(v)
+            if shape:
+                buf = self.arg(("tmp", shape, dtype), dtype, shape)
+                self.store(buf, a, lines)
+                self.carry_bufs.append(buf)
+                self.carry_vals.append(("buf", buf))
+            else:
+                r = self.new("r")
+                stmts = []
+                expr = self.get(a, [], stmts)
+                lines += stmts + [f"{r} = {DTYPES[dtype.name]}({expr})"]
+                self.carry_vals.append(("scalar", r))
+        return saved
+
+    def leave_loop(self, saved):
+        """End an inner loop: its carries' storage (its results), and the
+        enclosing loop's bookkeeping back."""
+        results = list(self.carry_vals)
+        self.carry_vals, self.carry_bufs, self.done_carries, self.fixed = saved
+        return results
+
+    def stepped(self, a, step):
+        """An inner scan's ``x``: step ``step`` of the stacked operand ``a``."""
+        def at(idx, stmts):
+            return self.get(a, [step] + list(idx), stmts)
+        return at
+
+    def emit_checkpoint(self, e, lines):
+        """A checkpointed function: its equations in place (recomputation is
+        for reverse mode, which has already been traced)."""
+        j = self.fresh(e.params["jaxpr"])
+        self.alias(j.invars, e.inputs)
+        self.count_uses(j)
+        self.equations(j, lines)
+        self.alias(e.outputs, j.outvars)
+
+    def emit_scan(self, e, lines):
+        """A scan inside the loop, written out with its own step variable;
+        its ys go into scratch stacks."""
+        p = e.params
+        j, nc, nk, length = p["jaxpr"], p["num_consts"], p["num_carry"], p["length"]
+        j = self.fresh(j)
+        ops = e.inputs
+        carry_in, carry_out = j.invars[nc:nc + nk], j.outvars[:nk]
+        saved = self.enter_loop(carry_in, ops[nc:nc + nk], lines)
+        step = self.new("s")
+        self.alias(j.invars[:nc], ops[:nc])
+        for v, val in zip(carry_in, self.carry_vals):
+            self.vals[id(v)] = val
+        for v, a in zip(j.invars[nc + nk:], ops[nc + nk:]):
+            self.vals[id(v)] = ("view", self.stepped(a, step))
+        self.count_uses(j)
+        self.plan_inplace(j, carry_in, carry_out)
+        body = []
+        self.equations(j, body)
+        ys_out = []
+        for v, o in zip(j.outvars[nk:], e.outputs[nk:]):
+            ys = self.arg(("tmp", _shape(o), _dtype(o)), _dtype(o), _shape(o))
+
+            def fill(idx, stmts, v=v, ys=ys):
+                expr = self.get(v, idx, stmts)
+                stmts.append(f"{ys}[{', '.join([step] + idx)}] = {expr}")
+            body += self.loops(_shape(v), fill)
+            ys_out.append(("buf", ys))
+        self.update_carries(carry_in, carry_out, body)
+        lines.append(f"for {step} in range({length - 1}, -1, -1):" if p["reverse"]
+                     else f"for {step} in range({length}):")
+        lines += ["    " + x for x in body] or ["    pass"]
+        for o, val in zip(e.outputs, self.leave_loop(saved) + ys_out):
+            self.vals[id(o)] = val
+
+    def emit_while(self, e, lines):
+        """A while loop inside the loop: ``while True`` with the condition's
+        ``break``, as the outermost ``while_loop`` is written."""
+        p = e.params
+        ncc, nbc = p["cond_nconsts"], p["body_nconsts"]
+        cj, bj = self.fresh(p["cond_jaxpr"]), self.fresh(p["body_jaxpr"])
+        ops = e.inputs
+        carry_b = bj.invars[nbc:]
+        saved = self.enter_loop(carry_b, ops[ncc + nbc:], lines)
+        self.alias(cj.invars[:ncc], ops[:ncc])
+        self.alias(bj.invars[:nbc], ops[ncc:ncc + nbc])
+        for vc, vb, val in zip(cj.invars[ncc:], carry_b, self.carry_vals):
+            self.vals[id(vc)] = self.vals[id(vb)] = val
+        self.count_uses(cj)
+        self.count_uses(bj)
+        self.plan_inplace(bj, carry_b, bj.outvars)
+        body = []
+        self.equations(cj, body)
+        stmts = []
+        pred = self.get(cj.outvars[0], [], stmts)
+        body += stmts + [f"if not {pred}:", "    break"]
+        self.equations(bj, body)
+        self.update_carries(carry_b, bj.outvars, body)
+        lines.append("while True:")
+        lines += ["    " + x for x in body]
+        for o, val in zip(e.outputs, self.leave_loop(saved)):
+            self.vals[id(o)] = val
+
     # -- carries ------------------------------------------------------------
     def bind_inputs(self, invars, kinds, before):
         """Bind ``invars`` (``kinds``: (role, k, "const"|"carry"|"xs")) to arguments;
@@ -552,7 +861,8 @@ class _Writer:
         for v, (role, k) in zip(invars, kinds):
             shape = _shape(v)
             if role == "xs":
-                self.vals[id(v)] = ("xs", self.arg(("xs", k), _dtype(v), (self.length,) + shape))
+                stacked = self.arg(("xs", k), _dtype(v), (self.length,) + shape)
+                self.vals[id(v)] = ("xs", (stacked, self.step))
             elif role == "carry":
                 self.vals[id(v)] = self.carry_vals[k]
             else:
@@ -635,6 +945,14 @@ class Loop:
         self.in_dtypes = in_dtypes
         self.carry_avals, self.y_avals = carry_avals, y_avals
         self.n_consts, self.n_carry = n_consts, n_carry
+        self.inside = {}   # control flow written inside it: {"cond": 2, ...}
+
+    def holding(self):
+        """For the log: ``", with 1 cond and 1 scan inside"``, or ""."""
+        if not self.inside:
+            return ""
+        parts = [f"{n} {k}" for k, n in sorted(self.inside.items())]
+        return f", with {' and '.join(parts)} inside"
 
     def wrap(self, kernel):
         from .plan import _c
@@ -680,7 +998,8 @@ def scan(jaxpr, num_consts, num_carry, length, reverse):
     if why is not None:
         raise Unsupported(why)
     w = _Writer()
-    w.length, w.fixed = length, set()
+    w.length, w.fixed, w.step = length, set(), "s0"
+    w.new("s")
     invars = jaxpr.invars
     carry_in = invars[num_consts:num_consts + num_carry]
     n_x = len(invars) - num_consts - num_carry
@@ -692,7 +1011,7 @@ def scan(jaxpr, num_consts, num_carry, length, reverse):
              + [("carry", k) for k in range(num_carry)] + [("xs", k) for k in range(n_x)])
     w.bind_inputs(invars, kinds, before)
     w.fixed = {d for kind, d in (w.vals[id(v)] for v in invars[:num_consts]) if kind == "buf"}
-    w.fixed |= {d for kind, d in (w.vals[id(v)] for v in invars[num_consts + num_carry:])}
+    w.fixed |= {d[0] for kind, d in (w.vals[id(v)] for v in invars[num_consts + num_carry:])}
     w.count_uses(jaxpr)
     w.plan_inplace(jaxpr, carry_in, jaxpr.outvars[:num_carry])
     body = []
@@ -704,14 +1023,16 @@ def scan(jaxpr, num_consts, num_carry, length, reverse):
 
         def fill(idx, stmts, v=v, ys=ys):
             expr = w.get(v, idx, stmts)
-            stmts.append(f"{ys}[{', '.join(['s0'] + idx)}] = {expr}")
+            stmts.append(f"{ys}[{', '.join([w.step] + idx)}] = {expr}")
         body += w.loops(shape, fill)
     w.update_carries(carry_in, jaxpr.outvars[:num_carry], body)
     head = (f"for s0 in range({length - 1}, -1, -1):" if reverse
             else f"for s0 in range({length}):")
     src = w.source(before + w.before, head, body, after, min(length * _step_work(w), 1 << 40))
     in_dtypes = [_dtype(v) for v in invars]
-    return Loop(src, w.roles, in_dtypes, carry_avals, y_avals, num_consts, num_carry)
+    loop = Loop(src, w.roles, in_dtypes, carry_avals, y_avals, num_consts, num_carry)
+    loop.inside = control_flow(jaxpr)
+    return loop
 
 
 def while_loop(cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
@@ -747,6 +1068,10 @@ def while_loop(cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
     src = w.source(before + w.before, "while True:", body, after, RELEASE_GIL_WORK)
     in_dtypes = ([_dtype(v) for v in cond_jaxpr.invars[:cond_nconsts]]
                  + [_dtype(v) for v in body_jaxpr.invars])
-    return Loop(src, w.roles, in_dtypes, carry_avals, [], cond_nconsts + body_nconsts, nk)
+    loop = Loop(src, w.roles, in_dtypes, carry_avals, [], cond_nconsts + body_nconsts, nk)
+    for j in (cond_jaxpr, body_jaxpr):
+        for k, n in control_flow(j).items():
+            loop.inside[k] = loop.inside.get(k, 0) + n
+    return loop
 
 

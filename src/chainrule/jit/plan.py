@@ -169,10 +169,32 @@ class _Compiler:
 
 def _tidy(jaxpr):
     """A loop body after folding, CSE and dead-code removal (the same Jaxpr
-    when that would give it constants: a whole loop takes none)."""
-    from .optimize import dce, simplify
-    opt = dce(simplify(ClosedJaxpr(jaxpr, [])))
-    return jaxpr if opt.consts or opt.jaxpr.constvars else opt.jaxpr
+    when that would give it constants: a whole loop takes none), and so the
+    branches and bodies of the control flow inside it (a cond branch of a
+    VJP computes values only the other branches return). Calls of jitted
+    functions are inlined, as in the plan of a whole jit function."""
+    from . import jit_p
+    from .optimize import dce, inline_calls, simplify
+    opt = dce(simplify(inline_calls(ClosedJaxpr(jaxpr, []), {jit_p})))
+    jaxpr = jaxpr if opt.consts or opt.jaxpr.constvars else opt.jaxpr
+    eqns = [_tidy_inner(e) for e in jaxpr.eqns]
+    if all(a is b for a, b in zip(eqns, jaxpr.eqns)):
+        return jaxpr
+    return type(jaxpr)(jaxpr.constvars, jaxpr.invars, eqns, jaxpr.outvars)
+
+
+def _tidy_inner(e):
+    """``e`` with its branches or bodies tidied (``_tidy``), if it has any."""
+    params = {}
+    for key, val in e.params.items():
+        if key == "branches" and e.prim.name == "cond":
+            params[key] = tuple(_tidy(b) for b in val)
+        elif key in ("jaxpr", "cond_jaxpr", "body_jaxpr") and e.prim.name in (
+                "scan", "while", "checkpoint"):
+            params[key] = _tidy(val)
+    if not params:
+        return e
+    return type(e)(e.prim, e.inputs, e.outputs, {**e.params, **params})
 
 
 def _whole(what, build):
@@ -208,7 +230,7 @@ def _whole(what, build):
                   what, type(err).__name__, str(err)[:200])
         return None
     cache.stats["loops_compiled_whole"] += 1
-    _log.info("%s compiled whole", what)
+    _log.info("%s compiled whole%s", what, loop.holding())
     return loop.wrap(fn)
 
 
