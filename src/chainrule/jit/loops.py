@@ -1028,10 +1028,14 @@ def scan(jaxpr, num_consts, num_carry, length, reverse):
     w.update_carries(carry_in, jaxpr.outvars[:num_carry], body)
     head = (f"for s0 in range({length - 1}, -1, -1):" if reverse
             else f"for s0 in range({length}):")
-    src = w.source(before + w.before, head, body, after, min(length * _step_work(w), 1 << 40))
+    inside = control_flow(jaxpr)
+    work = min(length * _step_work(w), 1 << 40)
+    if "while" in inside and length:
+        work = max(work, RELEASE_GIL_WORK)   # an inner while's trips are unknown
+    src = w.source(before + w.before, head, body, after, work)
     in_dtypes = [_dtype(v) for v in invars]
     loop = Loop(src, w.roles, in_dtypes, carry_avals, y_avals, num_consts, num_carry)
-    loop.inside = control_flow(jaxpr)
+    loop.inside = inside
     return loop
 
 
