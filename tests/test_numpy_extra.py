@@ -347,3 +347,20 @@ def test_empty_scans():
     for f in (cnp.cumprod, cnp.cummax, cnp.cummin, cnp.sort):
         assert f(e).shape == (0,)
         assert chainrule.grad(lambda v, f=f: cnp.sum(f(v)))(e).shape == (0,)
+
+
+def test_asarray_takes_numpy_arguments():
+    """``asarray(x, dtype)`` converts, as NumPy's does (it once ignored a
+    positional dtype), eagerly, under jit and under grad."""
+    assert cnp.asarray(0, np.int32).dtype == np.int32
+    assert (cnp.asarray(0, np.int32) + 1).dtype == (np.asarray(0, np.int32) + 1).dtype
+    assert cnp.asarray([1, 2], dtype=np.float32).dtype == np.float32
+    a = np.ones(3)
+    assert cnp.asarray(a) is a and cnp.asarray(a, copy=True) is not a
+    assert chainrule.jit(lambda x: cnp.asarray(x, np.float32) * 2)(a).dtype == np.float32
+    g = chainrule.grad(lambda x: cnp.sum(cnp.asarray(x, np.float32) ** 2))(np.arange(3.0))
+    np.testing.assert_allclose(g, 2 * np.arange(3.0))
+    with pytest.raises(ValueError, match="copy=False"):
+        cnp.asarray(a, np.float32, copy=False)
+    with pytest.raises(ValueError, match="order='F'"):
+        cnp.asarray(a, order="F")
