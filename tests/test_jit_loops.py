@@ -789,3 +789,28 @@ def test_grad_of_indexing_and_checkpoint_in_a_body():
             d = rng.normal(size=args[k].shape)
             np.testing.assert_allclose(np.sum(out[k] * d), _fd(loss_np, args, k, d),
                                        rtol=1e-6)
+
+
+def test_large_products_keep_blas_and_the_step_by_step_loop():
+    """A product above ``loops.LOOP_DOT`` multiply-adds stays a BLAS call
+    (written as loops it would be slower); a smaller one compiles whole."""
+    rng = np.random.default_rng(3)
+
+    def f(w, h):
+        return lax.scan(lambda h, _: (jnp.tanh(h @ w), jnp.sum(h)), h, None, length=3)
+
+    def ref(w, h):
+        ys = []
+        for _ in range(3):
+            ys.append(h.sum())
+            h = np.tanh(h @ w)
+        return h, np.array(ys)
+
+    big = (rng.normal(size=(256, 256)) / 16, rng.normal(size=(4, 256)))   # 262144 > 2**17
+    out, n, lines = whole(f, *big)
+    close(out, ref(*big))
+    assert n == 0 and any("a 'dot_general' of 262144 multiply-adds" in line
+                          and "BLAS is faster" in line for line in lines), lines
+    small = (big[0][:64, :64], big[1][:, :64])
+    out, n, _ = whole(f, *small, expect=1)
+    close(out, ref(*small))

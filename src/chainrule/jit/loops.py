@@ -128,6 +128,19 @@ def inner_jaxprs(e):
     return out
 
 
+# products of more multiply-adds than this stay BLAS calls, and their loop
+# step by step: written as loops they run at about 10 GFMA/s on one core,
+# where BLAS reaches 25 (and uses every core), which outweighs the Python
+# around each step (benchmarks: a scan of tanh(h @ W), docs/performance.md)
+LOOP_DOT = 1 << 17
+
+
+def _multiply_adds(e):
+    (lc, _), _ = e.params["dimension_numbers"]
+    lhs = e.inputs[0]
+    return _size(_shape(e.outputs[0])) * _size([_shape(lhs)[d] for d in lc])
+
+
 def first_unsupported(jaxpr, where=""):
     """The name of the first primitive (or dtype) a whole loop cannot hold, or None."""
     for e in jaxpr.eqns:
@@ -141,6 +154,9 @@ def first_unsupported(jaxpr, where=""):
         elif not (_elementwise(e.prim) or name in _VIEWS or name in _REDUCE
                   or name in _IDENTITIES or name == "dot_general"):
             return f"primitive '{name}'{where}"
+        elif name == "dot_general" and _multiply_adds(e) > LOOP_DOT:
+            return (f"a 'dot_general' of {_multiply_adds(e)} multiply-adds{where} "
+                    f"(above {LOOP_DOT}, BLAS is faster)")
         for v in list(e.inputs) + list(e.outputs):
             if _dtype(v).name not in DTYPES or not _dtype(v).isnative:
                 return f"dtype {_dtype(v)} in '{name}'{where}"
