@@ -412,6 +412,14 @@ def test_scan_errors():
         lax.scan(lambda c, x: (c, None), 1.0, None)
     with pytest.raises(ValueError, match="length=2"):
         lax.scan(lambda c, x: (c, None), 1.0, np.zeros(3), length=2)
+    with pytest.raises(TypeError, match="length must be a static integer"):
+        cr.jit(lambda n: lax.scan(lambda c, _: (c, None), 1.0, None, length=n))(3)
+    with pytest.raises(TypeError, match="length must be a static integer, got 2.5"):
+        lax.scan(lambda c, _: (c, None), 1.0, None, length=2.5)
+    # a concrete 0-d integer array is a length (vmap passes unbatched ints so)
+    _close(lax.scan(lambda c, _: (c * 2.0, None), 1.0, None, length=np.asarray(3))[0], 8.0)
+    _close(cr.vmap(lambda x, n: lax.scan(lambda c, _: (c * x, None), 1.0, None, length=n)[0],
+                   in_axes=(0, None))(np.array([1.0, 2.0]), 3), [1.0, 8.0])
 
 
 # ------------------------------------------------------------- fori_loop ---

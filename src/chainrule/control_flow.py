@@ -752,6 +752,11 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
     lengths = {np.shape(x)[0] for x in x_leaves if np.ndim(x) > 0}
     if any(np.ndim(x) == 0 for x in x_leaves):
         raise ValueError("scan: every leaf of xs needs a leading axis to scan over")
+    if length is not None:
+        conc = _concrete(length)
+        if conc is None or conc.ndim or conc.dtype.kind not in "iu":
+            raise TypeError(f"scan: length must be a static integer, got {length!r}")
+        length = int(conc)
     if length is None:
         if len(lengths) != 1:
             raise ValueError(f"scan: xs leaves have different leading sizes {sorted(lengths)}"
