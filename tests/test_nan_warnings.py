@@ -92,3 +92,21 @@ def test_hessian_no_warnings():
 def test_vmap_no_warnings():
     x = np.array([[0.0, 1.0], [2.0, 0.0]])
     np.testing.assert_allclose(cr.vmap(cr.grad(_where_log))(x), [[0.0, 1.0], [0.5, 0.0]])
+
+
+def test_quiet_fp_nests_and_restores_the_callers_state():
+    """Eager grad sets NumPy's error state once per backward walk, not per
+    rule (``core.quiet_fp``); the caller's state is back afterwards, also
+    when the walk raises."""
+    from chainrule.core import quiet_fp
+    with np.errstate(all="raise"):
+        with quiet_fp(), quiet_fp():
+            assert np.geterr()["divide"] == "ignore"
+            np.log(np.zeros(1))   # no FloatingPointError
+        assert np.geterr()["divide"] == "raise"
+        with pytest.raises(KeyError), quiet_fp():
+            raise KeyError
+        assert np.geterr()["divide"] == "raise"
+        g = cr.grad(lambda x: jnp.sum(jnp.sqrt(x)))(np.array([0.0, 4.0]))
+        np.testing.assert_array_equal(g, [np.inf, 0.25])   # 1 / 0 in the VJP, no raise
+        assert np.geterr()["divide"] == "raise"

@@ -16,6 +16,7 @@ from .core import (
     PrimalTracer,
     bind_in,
     missing_rule,
+    quiet_fp,
     set_interpreter,
 )
 
@@ -42,14 +43,13 @@ class JVPInterpreter(Interpreter):
             return bind_in(self.parent, prim, primals, params)
         if prim.jvp_full is not None:
             # call-like primitives (custom rules, loops) compute both at once
-            with set_interpreter(self.parent), in_rule("JVP", prim.name), \
-                    np.errstate(all="ignore"):
+            with set_interpreter(self.parent), in_rule("JVP", prim.name), quiet_fp():
                 out, t_out = prim.jvp_full(primals, tangents, **params)  # call-like: rare
         else:
             if prim.jvp is None:
                 raise missing_rule(prim, "jvp")
             out = bind_in(self.parent, prim, primals, params)
-            with set_interpreter(self.parent), np.errstate(all="ignore"):
+            with set_interpreter(self.parent), quiet_fp():
                 if config.debug_nans:
                     with in_rule("JVP", prim.name):
                         t_out = prim.jvp(primals, tangents, out, **params)

@@ -21,6 +21,7 @@ from .core import (
     bind_in,
     get_aval,
     missing_rule,
+    quiet_fp,
     set_interpreter,
 )
 
@@ -109,13 +110,14 @@ class ReverseInterpreter(Interpreter):
         for n, ct in zip(out_nodes, out_cts):
             if n is not None and ct is not None:
                 cts[n] = cts[n] + ct if n in cts else ct
-        if consume:
-            tape, self.tape = self.tape, []
-            while tape:
-                self._visit(tape.pop(), cts)
-        else:
-            for rec in reversed(self.tape):
-                self._visit(rec, cts)
+        with quiet_fp():   # once for the whole walk, not per rule
+            if consume:
+                tape, self.tape = self.tape, []
+                while tape:
+                    self._visit(tape.pop(), cts)
+            else:
+                for rec in reversed(self.tape):
+                    self._visit(rec, cts)
         return [cts.get(n) for n in in_nodes]
 
     def _visit(self, rec, cts):
@@ -134,13 +136,12 @@ class ReverseInterpreter(Interpreter):
         wants = tuple([n is not None for n in rec.in_nodes])
         extra = {} if rec.prim.vjp_fwd is None else {"residuals": rec.residuals}
         if config.debug_nans:
-            with in_rule("VJP", rec.prim.name, rec.line), np.errstate(all="ignore"):
+            with in_rule("VJP", rec.prim.name, rec.line):
                 in_cts = rec.prim.vjp(ct, rec.out, *rec.primals, wants=wants, **extra,
                                       **rec.params)
         else:
-            with np.errstate(all="ignore"):
-                in_cts = rec.prim.vjp(ct, rec.out, *rec.primals, wants=wants, **extra,
-                                      **rec.params)
+            in_cts = rec.prim.vjp(ct, rec.out, *rec.primals, wants=wants, **extra,
+                                  **rec.params)
         for n, x, c in zip(rec.in_nodes, rec.primals, in_cts):
             if n is None or c is None:
                 continue
