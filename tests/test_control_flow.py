@@ -583,30 +583,36 @@ def test_while_loop_errors():
 
 
 @settings(max_examples=20, deadline=None)
-@given(st.integers(0, 6), st.booleans(), st.integers(1, 3), st.integers(0, 2 ** 31 - 1))
-def test_random_scans_match_python_loop(length, reverse, width, seed):
+@given(st.integers(0, 6), st.booleans(), st.integers(1, 3), st.integers(1, 4),
+       st.integers(0, 2 ** 31 - 1))
+def test_random_scans_match_python_loop(length, reverse, width, unroll, seed):
+    """Values, gradients (also of the loop constant ``w``, whose cotangent
+    is summed by one product after the loop) and JVPs against a Python loop."""
     rng = np.random.default_rng(seed)
     w = rng.normal(size=(width, width)) * 0.5
     h0, xs = rng.normal(size=width), rng.normal(size=(length, width))
 
-    def body(h, x):
+    def body(w, h, x):
         h = cnp.tanh(w @ h + x)
         return h, cnp.sum(h * x)
 
-    def with_scan(h0, xs):
-        h, ys = lax.scan(body, h0, xs, reverse=reverse)
+    def with_scan(w, h0, xs):
+        h, ys = lax.scan(lambda h, x: body(w, h, x), h0, xs, reverse=reverse, unroll=unroll)
         return cnp.sum(h) + cnp.sum(ys * cnp.arange(1.0, length + 1.0))
 
-    def with_loop(h0, xs):
+    def with_loop(w, h0, xs):
         h, ys = h0, [None] * length
         for i in (range(length - 1, -1, -1) if reverse else range(length)):
-            h, ys[i] = body(h, xs[i])
+            h, ys[i] = body(w, h, xs[i])
         total = cnp.sum(h)
         for i, y in enumerate(ys):
             total = total + y * (i + 1.0)
         return total
 
-    _close(with_scan(h0, xs), with_loop(h0, xs))
-    _close(cr.grad(with_scan, argnums=(0, 1))(h0, xs), cr.grad(with_loop, argnums=(0, 1))(h0, xs))
-    t = (rng.normal(size=width), rng.normal(size=(length, width)))
-    _close(cr.jvp(with_scan, (h0, xs), t), cr.jvp(with_loop, (h0, xs), t))
+    args = (w, h0, xs)
+    _close(with_scan(*args), with_loop(*args))
+    ref = cr.grad(with_loop, argnums=(0, 1, 2))(*args)
+    _close(cr.grad(with_scan, argnums=(0, 1, 2))(*args), ref)
+    _close(cr.jit(cr.grad(with_scan, argnums=(0, 1, 2)))(*args), ref)
+    t = tuple(rng.normal(size=np.shape(a)) for a in args)
+    _close(cr.jvp(with_scan, args, t), cr.jvp(with_loop, args, t))
