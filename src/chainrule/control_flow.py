@@ -29,6 +29,7 @@ from .core import (
     eval_jaxpr,
     get_aval,
     is_float,
+    live_eqns,
     trace_to_jaxpr,
 )
 from .tree_util import tree_flatten, tree_map, tree_unflatten
@@ -342,7 +343,7 @@ def _scan_jvp_full(primals, tangents, *, jaxpr, num_consts, num_carry, length, r
     primal_outs, stacks = outs[:n_out], outs[n_out:]
     cs = split.tconsts + consts + list(run(split.hoisted, *split.tconsts, *consts))
     n_cs, nx, nr, nk, nc = len(cs), len(xs), len(stacks), len(carry), len(consts)
-    tj = Jaxpr([], split.bwd_in, _live(split.bwd_eqns, split.outs2), split.outs2)
+    tj = Jaxpr([], split.bwd_in, live_eqns(split.bwd_eqns, split.outs2), split.outs2)
 
     def tangent_body(*a):
         c, t_c, t_k = a[:n_cs], a[n_cs:n_cs + nc], a[n_cs + nc:n_cs + nc + nk]
@@ -421,17 +422,6 @@ class _SplitBody(NamedTuple):
     bwd_eqns: list
     outs2: list       # the backward body's outputs (reverse mode: per body
                       # input, its cotangent, None where inactive)
-
-
-def _live(eqns, outvars):
-    """The equations ``outvars`` need (and effects), in order."""
-    live = {id(v) for v in outvars if isinstance(v, Var)}
-    kept = []
-    for e in reversed(eqns):
-        if getattr(e.prim, "effect", False) or any(id(v) in live for v in e.outputs):
-            kept.append(e)
-            live.update(id(a) for a in e.inputs if isinstance(a, Var))
-    return kept[::-1]
 
 
 def _split_body_vjp(jaxpr, num_consts, num_carry, wants):
@@ -560,10 +550,10 @@ def _partial_eval(lj, tconsts, n, n_out, num_consts, num_carry, cut):
     order = {id(e): i for i, e in enumerate(lj.eqns)}
     bwd_eqns = sorted({id(e): e for e in need}.values(), key=lambda e: order[id(e)])
     fwd_eqns = [e for e in lj.eqns if eqn_kind[id(e)] != "u"]
-    fwd = Jaxpr([], list(ins[:t + n]), _live(fwd_eqns, lj.outvars[:n_out] + stack),
+    fwd = Jaxpr([], list(ins[:t + n]), live_eqns(fwd_eqns, lj.outvars[:n_out] + stack),
                 list(lj.outvars[:n_out]) + stack)
     c_eqns = [e for e in lj.eqns if eqn_kind[id(e)] == "c"]
-    hoisted = Jaxpr([], list(consts_v), _live(c_eqns, hoist), hoist)
+    hoisted = Jaxpr([], list(consts_v), live_eqns(c_eqns, hoist), hoist)
     bwd_in = list(consts_v) + hoist + list(vary_v[num_carry:]) + stack + list(cts_v)
     return _SplitBody(tconsts, fwd, hoisted, bwd_in, bwd_eqns, outs2)
 
@@ -665,7 +655,7 @@ def _scan_vjp(cts, outs, *args, wants, residuals, jaxpr, num_consts, num_carry, 
     loop_terms = [t for terms in sums for t in terms]
     outvars = (loop_terms + [v for v, m in zip(ik, fk) if m] + [v for v, m in zip(ix, fx) if m]
                + new_ys)
-    bwd = Jaxpr([], split.bwd_in, _live(split.bwd_eqns, outvars), outvars)
+    bwd = Jaxpr([], split.bwd_in, live_eqns(split.bwd_eqns, outvars), outvars)
     cs = split.tconsts + consts + list(run(split.hoisted, *split.tconsts, *consts))
     n_cs, n_acc, n_kf, nk, nx = len(cs), sum(bool(t) for t in sums), sum(fk), num_carry, len(xs)
     n_terms = len(loop_terms)

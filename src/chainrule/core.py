@@ -532,6 +532,18 @@ def pp_jaxpr(jaxpr: Jaxpr) -> str:
     return "\n".join(lines)
 
 
+def live_eqns(eqns, outvars) -> list:
+    """The equations (in order) that ``outvars`` need, and those with effects:
+    dead-code elimination."""
+    live = {id(v) for v in outvars if isinstance(v, Var)}
+    kept = []
+    for e in reversed(eqns):
+        if getattr(e.prim, "effect", False) or any(id(v) in live for v in e.outputs):
+            kept.append(e)
+            live.update(id(a) for a in e.inputs if isinstance(a, Var))
+    return kept[::-1]
+
+
 def eval_jaxpr(jaxpr: Jaxpr, consts, *args):
     """Run a Jaxpr through ``bind``, so that it can itself be transformed."""
     env: dict[int, Any] = {}

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import ClosedJaxpr, Eqn, Jaxpr, Literal, Var
+from ..core import ClosedJaxpr, Eqn, Jaxpr, Literal, Var, live_eqns
 from ..primitives import elementwise as ew
 from ..primitives import shape as sh
 from ..primitives.dot import dot_general_p
@@ -311,14 +311,10 @@ def simplify(closed: ClosedJaxpr) -> ClosedJaxpr:
 def dce(closed: ClosedJaxpr) -> ClosedJaxpr:
     """Drop equations whose results are never used, and unused constants."""
     jaxpr = closed.jaxpr
-    live = {id(v) for v in jaxpr.outvars if isinstance(v, Var)}
-    kept = []
-    for e in reversed(jaxpr.eqns):
-        if any(id(v) in live for v in e.outputs) or getattr(e.prim, "effect", False):
-            kept.append(e)
-            live.update(id(a) for a in e.inputs if isinstance(a, Var))
-    pairs = [(v, c) for v, c in zip(jaxpr.constvars, closed.consts) if id(v) in live]
-    return ClosedJaxpr(Jaxpr([v for v, _ in pairs], list(jaxpr.invars), kept[::-1],
+    kept = live_eqns(jaxpr.eqns, jaxpr.outvars)
+    used = {id(a) for e in kept for a in e.inputs} | {id(v) for v in jaxpr.outvars}
+    pairs = [(v, c) for v, c in zip(jaxpr.constvars, closed.consts) if id(v) in used]
+    return ClosedJaxpr(Jaxpr([v for v, _ in pairs], list(jaxpr.invars), kept,
                              list(jaxpr.outvars)), [c for _, c in pairs])
 
 
