@@ -128,6 +128,17 @@ def inner_jaxprs(e):
     return out
 
 
+def map_inner(e, f):
+    """``e`` with each of its inner Jaxprs ``j`` replaced by ``f(j)`` (``e``
+    itself when it has none)."""
+    keys = _CONTROL.get(e.prim.name, ())
+    if not keys:
+        return e
+    params = {key: tuple(f(j) for j in e.params[key]) if key == "branches" else f(e.params[key])
+              for key in keys}
+    return type(e)(e.prim, e.inputs, e.outputs, {**e.params, **params})
+
+
 # products of more multiply-adds than this stay BLAS calls, and their loop
 # step by step: written as loops they run at about 10 GFMA/s on one core,
 # where BLAS reaches 25 (and uses every core), which outweighs the Python

@@ -177,24 +177,10 @@ def _tidy(jaxpr):
     from .optimize import dce, inline_calls, simplify
     opt = dce(simplify(inline_calls(ClosedJaxpr(jaxpr, []), {jit_p})))
     jaxpr = jaxpr if opt.consts or opt.jaxpr.constvars else opt.jaxpr
-    eqns = [_tidy_inner(e) for e in jaxpr.eqns]
+    eqns = [loops.map_inner(e, _tidy) for e in jaxpr.eqns]
     if all(a is b for a, b in zip(eqns, jaxpr.eqns)):
         return jaxpr
     return type(jaxpr)(jaxpr.constvars, jaxpr.invars, eqns, jaxpr.outvars)
-
-
-def _tidy_inner(e):
-    """``e`` with its branches or bodies tidied (``_tidy``), if it has any."""
-    params = {}
-    for key, val in e.params.items():
-        if key == "branches" and e.prim.name == "cond":
-            params[key] = tuple(_tidy(b) for b in val)
-        elif key in ("jaxpr", "cond_jaxpr", "body_jaxpr") and e.prim.name in (
-                "scan", "while", "checkpoint"):
-            params[key] = _tidy(val)
-    if not params:
-        return e
-    return type(e)(e.prim, e.inputs, e.outputs, {**e.params, **params})
 
 
 def _whole(what, build):
