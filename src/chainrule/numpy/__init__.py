@@ -33,6 +33,8 @@ from ._matrices import (
                         triu_indices_from,
                         vander,
 )
+from ._promote import asarray as _to_array
+from ._promote import cast as _cast
 from ._promote import result_type
 from ._reductions import (
                         all,
@@ -389,14 +391,12 @@ from ._ufuncs import (  # noqa: E402
 def asarray(a, dtype=None, order=None, *, copy=None):  # noqa: F811 (NumPy names it copy)
     """``a`` as an array (NumPy's ``asarray``; a tracer stays a tracer),
     converted to ``dtype`` if given, copied only when ``copy`` is true."""
-    from ._promote import asarray as to_array
-    from ._promote import cast
     if order not in (None, "C", "K", "A"):
         raise ValueError(f"asarray: order={order!r} is not supported (arrays are C-ordered)")
-    x = to_array(a, "asarray")
+    x = _to_array(a, "asarray")
     if dtype is not None and _np.dtype(dtype) != x.dtype:
         if copy is False:
             raise ValueError(f"asarray: copy=False, but converting {x.dtype} to "
                              f"{_np.dtype(dtype)} needs a copy")
-        return cast(x, dtype)
+        return _cast(x, dtype)
     return _np.array(x) if copy and isinstance(x, _np.ndarray) else x
