@@ -3,10 +3,13 @@ is arithmetic runs as one kernel. Every result is checked against the eager
 (un-jitted) program, and each test checks which path was taken, so that it
 cannot pass on the step-by-step path by accident."""
 
+import importlib
 import logging
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import chainrule as cr
 import chainrule.numpy as jnp
@@ -814,3 +817,127 @@ def test_large_products_keep_blas_and_the_step_by_step_loop():
     small = (big[0][:64, :64], big[1][:, :64])
     out, n, _ = whole(f, *small, expect=1)
     close(out, ref(*small))
+
+
+# ---------------------------------------- products hoisted out of scans ---
+
+def _rnn(reverse=False, unroll=1):
+    def loss(w, u, b, xs):
+        def step(h, x):
+            h = jnp.tanh(w @ h + u @ x + b)
+            return h, jnp.sum(h * h) + x[0]
+        h, ys = lax.scan(step, jnp.zeros(w.shape[0]), xs, reverse=reverse, unroll=unroll)
+        return jnp.sum(ys * jnp.arange(1.0, xs.shape[0] + 1.0)) + jnp.sum(h)
+    return loss
+
+
+def _rnn_args(hidden=6, width=3, length=7, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(hidden, hidden)) * 0.4, rng.normal(size=(hidden, width)),
+            rng.normal(size=hidden), rng.normal(size=(length, width)))
+
+
+def _scans(fn, *args):
+    """The top-level equations of ``fn``'s optimised Jaxpr, and its scans."""
+    from chainrule.jit.optimize import optimize
+    closed = optimize(cr.make_jaxpr(fn)(*args))
+    return closed.jaxpr.eqns, [e for e in closed.jaxpr.eqns if e.prim.name == "scan"]
+
+
+def _body_dots(e):
+    return sum(b.prim.name == "dot_general" for b in e.params["jaxpr"].eqns)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_input_projection_hoisted_out_of_the_loop(monkeypatch, reverse):
+    """With the body's constants overflowing L1 (forced here), ``u @ x`` is one
+    product before the loop, whose rows the loop reads; the recurrent
+    ``w @ h`` stays in the body. Values, grad and jvp match eager."""
+    optimize = importlib.import_module("chainrule.jit.optimize")
+    monkeypatch.setattr(optimize, "L1_BYTES", 0)
+    f = _rnn(reverse)
+    args = _rnn_args()
+    _, scans = _scans(f, *args)
+    # one more per-step input (u @ x, for all steps), one product left in the body
+    assert [(len(e.inputs), _body_dots(e)) for e in scans] == [(6, 1)]
+    g = cr.grad(f, argnums=(0, 1, 2, 3))
+    close(cr.jit(f)(*args), f(*args))
+    close(whole(cr.jit(g), *args, expect=2)[0], g(*args))
+    t = tuple(np.random.default_rng(1).normal(size=np.shape(a)) for a in args)
+    jf = cr.jit(lambda *a: cr.jvp(f, a, t))
+    close(jf(*args), cr.jvp(f, args, t))
+    # the gradient's forward loop is hoisted too (its backward loop's products
+    # read the cotangent, which depends on the carry: w.T @ g and u.T @ g stay)
+    _, scans = _scans(g, *args)
+    assert [_body_dots(e) for e in scans] == [1, 2]
+
+
+def test_input_projection_kept_when_constants_fit_in_l1(monkeypatch):
+    optimize = importlib.import_module("chainrule.jit.optimize")
+    monkeypatch.setattr(optimize, "L1_BYTES", 1 << 30)
+    f = _rnn()
+    args = _rnn_args()
+    _, scans = _scans(f, *args)
+    assert [(len(e.inputs), _body_dots(e)) for e in scans] == [(5, 2)]
+    close(cr.jit(f)(*args), f(*args))
+
+
+def test_hoisting_skips_checkpointed_bodies_effects_and_empty_scans(monkeypatch):
+    optimize = importlib.import_module("chainrule.jit.optimize")
+    monkeypatch.setattr(optimize, "L1_BYTES", 0)
+    w, u, b, xs = _rnn_args()
+    seen = []
+
+    def step(h, x):
+        cr.debug.callback(lambda v: seen.append(np.asarray(v).copy()), u @ x)
+        return jnp.tanh(w @ h + u @ x + b), x[0]
+
+    def f(xs):
+        return lax.scan(step, jnp.zeros(w.shape[0]), xs)
+
+    def f_ckpt(xs):
+        return lax.scan(cr.checkpoint(lambda h, x: (jnp.tanh(w @ h + u @ x), x[0])),
+                        jnp.zeros(w.shape[0]), xs)
+
+    # the callback's operand is moved out, the callback itself stays in the body
+    _, scans = _scans(f, xs)
+    assert [_body_dots(e) for e in scans] == [1]
+    assert any(b.prim.name == "debug_callback" for b in scans[0].params["jaxpr"].eqns)
+    close(cr.jit(f)(xs), f(xs))
+    assert len(seen) == 2 * len(xs)
+    close(seen[len(xs):], [u @ x for x in xs])
+    # checkpoint promises one carry per step of memory: nothing is stacked
+    g = cr.grad(lambda xs: jnp.sum(f_ckpt(xs)[0]))
+
+    def checkpointed(scans):
+        return [(len(e.inputs), _body_dots(e)) for e in scans if any(
+            b.prim.name == "optimization_barrier" for b in e.params["jaxpr"].eqns)]
+    forced = checkpointed(_scans(g, xs)[1])
+    monkeypatch.setattr(optimize, "L1_BYTES", 1 << 30)
+    assert forced and forced == checkpointed(_scans(g, xs)[1])
+    monkeypatch.setattr(optimize, "L1_BYTES", 0)
+    close(cr.jit(g)(xs), g(xs))
+    # no steps: nothing to hoist (the body's two products of u and the one of w)
+    _, scans = _scans(f, xs[:0])
+    assert [_body_dots(e) for e in scans] == [3]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 6), st.booleans(), st.integers(1, 3), st.integers(1, 4),
+       st.integers(1, 5), st.integers(0, 2**31 - 1))
+def test_random_hoisted_scans_match_eager(length, reverse, width, hidden, unroll, seed):
+    """Forced hoisting (every product of per-step inputs moved out) against
+    eager: values, grad and jvp, for random sizes, directions and unrolls."""
+    optimize = importlib.import_module("chainrule.jit.optimize")
+    old = optimize.L1_BYTES
+    optimize.L1_BYTES = 0
+    try:
+        f = _rnn(reverse, unroll)
+        args = _rnn_args(hidden, width, length, seed)
+        g = cr.grad(f, argnums=(0, 1, 2, 3))
+        close(cr.jit(f)(*args), f(*args))
+        close(cr.jit(g)(*args), g(*args))
+        t = tuple(np.random.default_rng(seed + 1).normal(size=np.shape(a)) for a in args)
+        close(cr.jit(lambda *a: cr.jvp(f, a, t))(*args), cr.jvp(f, args, t))
+    finally:
+        optimize.L1_BYTES = old

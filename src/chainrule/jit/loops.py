@@ -146,7 +146,7 @@ def map_inner(e, f):
 LOOP_DOT = 1 << 17
 
 
-def _multiply_adds(e):
+def multiply_adds(e):
     (lc, _), _ = e.params["dimension_numbers"]
     lhs = e.inputs[0]
     return _size(_shape(e.outputs[0])) * _size([_shape(lhs)[d] for d in lc])
@@ -165,8 +165,8 @@ def first_unsupported(jaxpr, where=""):
         elif not (_elementwise(e.prim) or name in _VIEWS or name in _REDUCE
                   or name in _IDENTITIES or name == "dot_general"):
             return f"primitive '{name}'{where}"
-        elif name == "dot_general" and _multiply_adds(e) > LOOP_DOT:
-            return (f"a 'dot_general' of {_multiply_adds(e)} multiply-adds{where} "
+        elif name == "dot_general" and multiply_adds(e) > LOOP_DOT:
+            return (f"a 'dot_general' of {multiply_adds(e)} multiply-adds{where} "
                     f"(above {LOOP_DOT}, BLAS is faster)")
         for v in list(e.inputs) + list(e.outputs):
             if _dtype(v).name not in DTYPES or not _dtype(v).isnative:
@@ -982,38 +982,46 @@ class Loop:
         return f", with {' and '.join(parts)} inside"
 
     def wrap(self, kernel):
+        """The function the plan calls: written out for this loop's roles, so
+        that a call costs the checks and allocations it needs and no loop over
+        the roles (a few microseconds, which a short scan notices)."""
         from .plan import _c
-        roles, dtypes = self.roles, self.in_dtypes
         nc, nk = self.n_consts, self.n_carry
-        y_avals = self.y_avals
-        tmp = [(r[1], r[2]) for r in roles if r[0] == "tmp"]
-        pool: list = []
-
-        def run(*args):
-            args = [_c(a, d) for a, d in zip(args, dtypes)]
-            carries = [np.array(a, order="C") for a in args[nc:nc + nk]]   # fresh: returned
-            ys = [np.empty(shape, dtype) for shape, dtype in y_avals]
-            try:
-                scratch = pool.pop()
-            except IndexError:
-                scratch = [np.empty(s, d) for s, d in tmp]
-            it = iter(scratch)
-            argv = []
-            for r in roles:
-                kind = r[0]
-                if kind == "tmp":
-                    argv.append(next(it))
-                elif kind == "const":
-                    argv.append(args[r[1]])
-                elif kind == "carry":
-                    argv.append(carries[r[1]])
-                elif kind == "xs":
-                    argv.append(args[nc + nk + r[1]])
-                else:
-                    argv.append(ys[r[1]])
-            kernel(*argv)
-            pool.append(scratch)
-            return carries + ys
+        n_in = len(self.in_dtypes)
+        g = {"_c": _c, "_fresh": np.array, "_empty": np.empty, "kernel": kernel, "pool": []}
+        for i, d in enumerate(self.in_dtypes):
+            g[f"D{i}"] = np.dtype(d)
+        tmp = [(r[1], np.dtype(r[2])) for r in self.roles if r[0] == "tmp"]
+        g["_new"] = lambda: [np.empty(shape, dtype) for shape, dtype in tmp]
+        lines = [f"a{i} = _c(a{i}, D{i})" for i in range(n_in)]
+        # carries are fresh arrays: the kernel updates them in place, and returns them
+        lines += [f"c{k} = _fresh(a{nc + k}, order='C')" for k in range(nk)]
+        for k, (shape, dtype) in enumerate(self.y_avals):
+            g[f"DY{k}"] = np.dtype(dtype)
+            lines.append(f"y{k} = _empty({tuple(shape)!r}, DY{k})")
+        # scratch buffers reused across calls (threads each pop their own)
+        lines += ["try:", "    t = pool.pop()", "except IndexError:", "    t = _new()"]
+        argv, n_tmp = [], 0
+        for r in self.roles:
+            kind = r[0]
+            if kind == "tmp":
+                argv.append(f"t[{n_tmp}]")
+                n_tmp += 1
+            elif kind == "const":
+                argv.append(f"a{r[1]}")
+            elif kind == "carry":
+                argv.append(f"c{r[1]}")
+            elif kind == "xs":
+                argv.append(f"a{nc + nk + r[1]}")
+            else:
+                argv.append(f"y{r[1]}")
+        results = [f"c{k}" for k in range(nk)] + [f"y{k}" for k in range(len(self.y_avals))]
+        lines += [f"kernel({', '.join(argv)})", "pool.append(t)",
+                  f"return [{', '.join(results)}]"]
+        src = (f"def run({', '.join(f'a{i}' for i in range(n_in))}):\n"
+               + "".join(f"    {line}\n" for line in lines))
+        exec(compile(src, "<chainrule loop wrapper>", "exec"), g)
+        run = g["run"]
         run.whole = True
         run.source = self.source
         return run

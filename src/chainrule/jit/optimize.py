@@ -15,6 +15,9 @@
   instead of a GEMM of O(n^3);
 - common-subexpression elimination;
 - dead-code elimination;
+- a scan body's products of its per-step inputs with loop constants (an
+  RNN's input projection ``u @ x``) are computed for all steps before the
+  loop, as one matrix-matrix product whose rows the loop then reads;
 - small contractions (a matrix-vector product in a loop body, say) become
   a broadcast multiply and a sum, which the partitioner fuses into a kernel
   like any reduction: NumPy's matmul costs over a microsecond per call
@@ -402,7 +405,135 @@ def small_dots(closed: ClosedJaxpr, limit=SMALL_DOT) -> ClosedJaxpr:
                        list(closed.consts))
 
 
+# at most this many bytes of values a scan's body would compute are stacked
+# before the loop (hoist_from_scans)
+HOIST_LIMIT = 1 << 24
+
+
+def _l1_bytes() -> int:
+    """The first-level data cache of CPU 0 (32 KiB where Linux does not say)."""
+    import glob
+    for d in sorted(glob.glob("/sys/devices/system/cpu/cpu0/cache/index*")):
+        try:
+            with open(f"{d}/level") as f, open(f"{d}/type") as t, open(f"{d}/size") as z:
+                if f.read().strip() == "1" and t.read().strip() in ("Data", "Unified"):
+                    size = z.read().strip()
+                    return int(size[:-1]) * 1024 if size.endswith("K") else int(size)
+        except (OSError, ValueError):
+            continue
+    return 32 * 1024
+
+
+L1_BYTES = _l1_bytes()
+
+
+def hoist_from_scans(closed: ClosedJaxpr) -> ClosedJaxpr:
+    """Move the contractions in a scan's body that read only its per-step
+    inputs and its constants (not the carry) out of the loop: traced under
+    ``vmap`` over the steps, they become one product for all steps, and the
+    body reads its rows as new per-step inputs. In a compiled loop, a small
+    product costs a pass over its operands every step, and a large one a
+    BLAS call every step; one GEMM before the loop does both at its peak.
+
+    Measured (``docs/performance.md``), this pays for a large product, and
+    for a small one only when the body's constants together overflow the
+    first-level cache: then the projection's matrix evicts the recurrent
+    one every step. Otherwise the GEMM's call and the stacked rows cost more
+    than the loop spends on the product, and the body keeps it."""
+    from ..control_flow import scan_p
+    jaxpr = closed.jaxpr
+    if not any(e.prim is scan_p for e in jaxpr.eqns):
+        return closed
+    constvars, consts, eqns = list(jaxpr.constvars), list(closed.consts), []
+    for e in jaxpr.eqns:
+        eqns.append(_hoist(e, eqns, constvars, consts) if e.prim is scan_p else e)
+    return ClosedJaxpr(Jaxpr(constvars, list(jaxpr.invars), eqns, list(jaxpr.outvars)), consts)
+
+
+def _hoist(e, eqns, constvars, consts):
+    """``e`` (a scan) with its body's carry-independent products stacked by
+    equations appended to ``eqns``; ``e`` itself when it has none."""
+    from ..api import vmap
+    from ..checkpoint import optimization_barrier_p
+    from ..control_flow import runner
+    from ..core import trace_to_jaxpr
+    p = e.params
+    body, nc, nk, length = p["jaxpr"], p["num_consts"], p["num_carry"], p["length"]
+    if length == 0 or any(e2.prim is optimization_barrier_p for e2 in body.eqns):
+        return e   # a checkpointed body keeps its memory promise: nothing stacked
+    ins = body.invars
+    per_step = {id(v) for v in ins[nc + nk:]}
+    known = {id(v) for v in ins[:nc]} | per_step
+    producer = {}
+    for b in body.eqns:
+        plain = not getattr(b.prim, "effect", False) and not any(
+            _holds_jaxpr(v) for v in b.params.values())
+        vars_in = [a for a in b.inputs if isinstance(a, Var)]
+        if plain and all(id(a) in known for a in vars_in):
+            known.update(id(v) for v in b.outputs)
+            for v in b.outputs:
+                producer[id(v)] = b
+            if any(id(a) in per_step for a in vars_in):
+                per_step.update(id(v) for v in b.outputs)
+    # the products of per-step values, and what they are computed from
+    from .loops import LOOP_DOT, multiply_adds
+    read = {id(a) for b in body.eqns for a in b.inputs}
+    crowded = sum(_nbytes(v) for v in ins[:nc] if id(v) in read) > L1_BYTES
+    cone, todo = set(), [b for b in body.eqns if b.prim is dot_general_p
+                         and producer.get(id(b.outputs[0])) is b
+                         and id(b.outputs[0]) in per_step
+                         and (crowded or multiply_adds(b) > LOOP_DOT)]
+    while todo:
+        b = todo.pop()
+        if id(b) not in cone:
+            cone.add(id(b))
+            todo += [producer[id(a)] for a in b.inputs
+                     if isinstance(a, Var) and id(a) in producer]
+    if not cone:
+        return e
+    pre_eqns = [b for b in body.eqns if id(b) in cone]
+    moved = {id(b) for b in pre_eqns if id(b.outputs[0]) in per_step}
+    kept = [b for b in body.eqns if id(b) not in moved]
+    read_later = {id(a) for b in kept for a in b.inputs} | {id(v) for v in body.outvars}
+    boundary = [v for b in pre_eqns if id(b) in moved for v in b.outputs
+                if id(v) in read_later]
+    if not boundary or length * sum(_nbytes(v) for v in boundary) > HOIST_LIMIT:
+        return e
+    read_before = {id(a) for b in pre_eqns for a in b.inputs}
+    used = [i for i, v in enumerate(ins) if id(v) in read_before]
+    pre = Jaxpr([], [ins[i] for i in used], pre_eqns, boundary)
+    axes = tuple(None if i < nc else 0 for i in used)
+    outer = [e.inputs[i] for i in used]
+    try:
+        batched = trace_to_jaxpr(lambda *a: vmap(runner(pre), in_axes=axes)(*a),
+                                 [a.aval for a in outer], "scan inputs")
+    except Exception:   # a primitive without a batching rule: the loop keeps it
+        return e
+    env = {id(v): a for v, a in zip(batched.jaxpr.invars, outer)}
+    for v, c in zip(batched.jaxpr.constvars, batched.consts):
+        constvars.append(v)
+        consts.append(c)
+    read = lambda a: a if isinstance(a, Literal) else env.get(id(a), a)  # noqa: E731
+    for b in batched.jaxpr.eqns:
+        eqns.append(type(b)(b.prim, [read(a) for a in b.inputs], b.outputs, b.params))
+    stacked = [read(a) for a in batched.jaxpr.outvars]
+    # the boundary values become the body's new per-step inputs
+    new_body = Jaxpr(list(body.constvars), list(ins) + boundary,
+                     live_eqns(kept, body.outvars), list(body.outvars))
+    return type(e)(e.prim, list(e.inputs) + stacked, e.outputs, {**p, "jaxpr": new_body})
+
+
+def _nbytes(v) -> int:
+    return int(np.prod(v.aval.shape)) * np.dtype(v.aval.dtype).itemsize
+
+
+def _holds_jaxpr(v):
+    if isinstance(v, (Jaxpr, ClosedJaxpr)):
+        return True
+    return isinstance(v, (tuple, list)) and any(_holds_jaxpr(x) for x in v)
+
+
 def optimize(closed: ClosedJaxpr, call_prims=()) -> ClosedJaxpr:
     closed = inline_calls(closed, set(call_prims))
-    closed = dce(simplify(closed))
+    closed = dce(hoist_from_scans(dce(simplify(closed))))
     return dce(small_dots(dce(simplify(closed))))

@@ -198,6 +198,11 @@ def _dot_general_batch(axis_size, args, dims, *, dimension_numbers):
         lb, rb, out_dim = (0,) + lb, (0,) + rb, 0
     elif dl is not None:
         out_dim = len(lb)
+    elif not lb and np.ndim(rhs) == len(rc) + 1:
+        # the batch axis is rhs's only free axis: with the operands swapped
+        # it comes first (per-example matrix-vector products become one
+        # matrix product, with no transpose of its result)
+        return dot_general_p.bind(rhs, lhs, dimension_numbers=((rc, lc), (rb, lb))), 0
     else:
         out_dim = len(lb) + np.ndim(lhs) - len(lc) - len(lb)
     return dot_general_p.bind(lhs, rhs, dimension_numbers=((lc, rc), (lb, rb))), out_dim
