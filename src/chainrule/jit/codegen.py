@@ -68,7 +68,7 @@ _ATTRS = {"np": {"float64", "float32", "int64", "int32", "int16", "int8", "uint8
           # chainrule.jit.vmath
           "vm": {"exp", "sin", "cos", "tanh_finish", "logistic_finish"},
           # chainrule.jit.rt: the prologue's argument access
-          "rt": {"argv", "long", "array", "done", "release", "acquire"}}
+          "rt": {"argv", "long", "array", "done", "release", "acquire", "misaligned"}}
 _NODES = (ast.Module, ast.FunctionDef, ast.arguments, ast.arg, ast.For, ast.Assign,
           ast.AugAssign, ast.Name, ast.Load, ast.Store, ast.Attribute, ast.Call, ast.BinOp,
           ast.UnaryOp, ast.Compare, ast.IfExp, ast.BoolOp, ast.Subscript, ast.Tuple,

@@ -144,6 +144,8 @@ def map_inner(e, f):
 # where BLAS reaches 25 (and uses every core), which outweighs the Python
 # around each step (benchmarks: a scan of tanh(h @ W), docs/performance.md)
 LOOP_DOT = 1 << 17
+# constants of at least this many bytes are read from cache-line-aligned memory
+ALIGN_MIN = 1024
 
 
 def multiply_adds(e):
@@ -227,6 +229,7 @@ class _Writer:
         self.invariant = set()   # ids of array values the loop does not change
         self.relaid_bufs = {}    # (id(var), perm) -> its copy with axes permuted
         self.inner = []          # inner Jaxprs as written (alive: state is keyed by id)
+        self.to_align = []       # (buf, var) of the constants ``align`` may copy
 
     def new(self, prefix):
         n = self.counts.get(prefix, 0)
@@ -897,10 +900,27 @@ class _Writer:
                 if shape:
                     self.vals[id(v)] = ("buf", buf)
                     self.invariant.add(id(v))
+                    if _size(shape) * _dtype(v).itemsize >= ALIGN_MIN:
+                        self.to_align.append((buf, v))
                 else:
                     t = self.new("t")
                     before.append(f"{t} = {buf}[()]")
                     self.vals[id(v)] = ("scalar", t)
+
+    def align(self, body, before):
+        """Constants the loop's ``body`` reads, read from a cache-line-aligned
+        copy (scratch, which the wrapper aligns) when they do not start on a
+        line: the loop reads them every step, the copy is one pass."""
+        text = "\n".join(body)
+        for buf, v in self.to_align:
+            if not re.search(rf"\b{buf}\[", text):
+                continue
+            copy = self.arg(("tmp", _shape(v), _dtype(v)), _dtype(v), _shape(v))
+            before.append(f"if rt.misaligned({buf}):")
+            before += ["    " + line for line in self.loops(
+                _shape(v), lambda idx, stmts, buf=buf, copy=copy: stmts.append(
+                    f"{copy}[{', '.join(idx)}] = {buf}[{', '.join(idx)}]"))]
+            before.append(f"    {buf} = {copy}")
 
     def carries(self, avals, before, after):
         """The carries' storage: their returned arrays, rank-0 ones in locals."""
@@ -992,7 +1012,7 @@ class Loop:
         for i, d in enumerate(self.in_dtypes):
             g[f"D{i}"] = np.dtype(d)
         tmp = [(r[1], np.dtype(r[2])) for r in self.roles if r[0] == "tmp"]
-        g["_new"] = lambda: [np.empty(shape, dtype) for shape, dtype in tmp]
+        g["_new"] = lambda: [aligned_empty(shape, dtype) for shape, dtype in tmp]
         lines = [f"a{i} = _c(a{i}, D{i})" for i in range(n_in)]
         # carries are fresh arrays: the kernel updates them in place, and returns them
         lines += [f"c{k} = _fresh(a{nc + k}, order='C')" for k in range(nk)]
@@ -1025,6 +1045,15 @@ class Loop:
         run.whole = True
         run.source = self.source
         return run
+
+
+def aligned_empty(shape, dtype, line=64):
+    """``np.empty(shape, dtype)`` starting on a cache line (NumPy gives 16 bytes)."""
+    dtype = np.dtype(dtype)
+    n = _size(shape) * dtype.itemsize
+    raw = np.empty(n + line, np.uint8)
+    start = -raw.ctypes.data % line
+    return raw[start:start + n].view(dtype).reshape(shape)
 
 
 def scan(jaxpr, num_consts, num_carry, length, reverse):
@@ -1067,6 +1096,7 @@ def scan(jaxpr, num_consts, num_carry, length, reverse):
     work = min(length * _step_work(w), 1 << 40)
     if "while" in inside and length:
         work = max(work, RELEASE_GIL_WORK)   # an inner while's trips are unknown
+    w.align(body, before)
     src = w.source(before + w.before, head, body, after, work)
     in_dtypes = [_dtype(v) for v in invars]
     loop = Loop(src, w.roles, in_dtypes, carry_avals, y_avals, num_consts, num_carry)
@@ -1104,6 +1134,7 @@ def while_loop(cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
     body += stmts + [f"if not {p}:", "    break"]
     w.equations(body_jaxpr, body)
     w.update_carries(carry_b, body_jaxpr.outvars, body)
+    w.align(body, before)
     src = w.source(before + w.before, "while True:", body, after, RELEASE_GIL_WORK)
     in_dtypes = ([_dtype(v) for v in cond_jaxpr.invars[:cond_nconsts]]
                  + [_dtype(v) for v in body_jaxpr.invars])
