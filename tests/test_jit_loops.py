@@ -922,6 +922,26 @@ def test_hoisting_skips_checkpointed_bodies_effects_and_empty_scans(monkeypatch)
     assert [_body_dots(e) for e in scans] == [3]
 
 
+def test_hoisted_product_returned_as_a_per_step_output(monkeypatch):
+    """``u @ x`` both read by the step and stacked as its ``y``: the body's new
+    per-step input is also its output."""
+    optimize = importlib.import_module("chainrule.jit.optimize")
+    monkeypatch.setattr(optimize, "L1_BYTES", 0)
+    w, u, _, xs = _rnn_args(5, 3, 4)
+
+    def f(u, xs):
+        def step(h, x):
+            p = u @ x
+            return jnp.tanh(w @ h + p), p
+        return lax.scan(step, jnp.zeros(5), xs)
+
+    _, scans = _scans(f, u, xs)
+    assert [_body_dots(e) for e in scans] == [1]
+    close(whole(cr.jit(f), u, xs, expect=1)[0], f(u, xs))
+    g = cr.grad(lambda u, xs: jnp.sum(f(u, xs)[1] ** 2) + jnp.sum(f(u, xs)[0]), (0, 1))
+    close(cr.jit(g)(u, xs), g(u, xs))
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 6), st.booleans(), st.integers(1, 3), st.integers(1, 4),
        st.integers(1, 5), st.integers(0, 2**31 - 1))

@@ -457,6 +457,7 @@ def _hoist(e, eqns, constvars, consts):
     from ..checkpoint import optimization_barrier_p
     from ..control_flow import runner
     from ..core import trace_to_jaxpr
+    from .loops import LOOP_DOT, multiply_adds
     p = e.params
     body, nc, nk, length = p["jaxpr"], p["num_consts"], p["num_carry"], p["length"]
     if length == 0 or any(e2.prim is optimization_barrier_p for e2 in body.eqns):
@@ -476,9 +477,8 @@ def _hoist(e, eqns, constvars, consts):
             if any(id(a) in per_step for a in vars_in):
                 per_step.update(id(v) for v in b.outputs)
     # the products of per-step values, and what they are computed from
-    from .loops import LOOP_DOT, multiply_adds
-    read = {id(a) for b in body.eqns for a in b.inputs}
-    crowded = sum(_nbytes(v) for v in ins[:nc] if id(v) in read) > L1_BYTES
+    in_body = {id(a) for b in body.eqns for a in b.inputs}
+    crowded = sum(_nbytes(v) for v in ins[:nc] if id(v) in in_body) > L1_BYTES
     cone, todo = set(), [b for b in body.eqns if b.prim is dot_general_p
                          and producer.get(id(b.outputs[0])) is b
                          and id(b.outputs[0]) in per_step
