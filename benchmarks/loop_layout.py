@@ -104,8 +104,17 @@ def hoisting():
 
 
 def main():
+    import datetime
+    import platform
+    from importlib import metadata
+
+    from _shared import git_revision
     results = {"alignment": alignment(), "hoisting": hoisting(),
-               "L1_BYTES": optimize.L1_BYTES, "cpus": sorted(os.sched_getaffinity(0))}
+               "L1_BYTES": optimize.L1_BYTES, "cpus": sorted(os.sched_getaffinity(0)),
+               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+               "machine": platform.processor() or platform.machine(),
+               "versions": {d: metadata.version(d) for d in ("numpy", "numba")},
+               "chainrule_git": git_revision()}
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                         "loop_layout.json")
     os.makedirs(os.path.dirname(path), exist_ok=True)
