@@ -1010,22 +1010,22 @@ def test_constants_read_from_aligned_memory_give_the_same_numbers(off):
     close(cr.jit(f)(w, xs), f(w, xs))
 
 
-def test_only_constants_read_in_the_loop_are_aligned():
+def _loop_source(step, w):
+    """The whole-loop kernel source of a 3-step scan of ``step(w, h, x)``."""
     from chainrule.jit import loops
-    w = np.ones((16, 16))
     jaxpr = cr.make_jaxpr(lambda w, h, xs: lax.scan(
-        lambda h, x: (jnp.tanh(w @ h + x), h[0]), h, xs))(w, np.ones(16), np.ones((3, 16)))
+        lambda h, x: step(w, h, x), h, xs))(w, np.ones(16), np.ones((3, 16)))
     (e,) = [e for e in jaxpr.jaxpr.eqns if e.prim.name == "scan"]
     p = e.params
-    src = loops.scan(p["jaxpr"], p["num_consts"], p["num_carry"], p["length"],
-                     p["reverse"]).source
+    return loops.scan(p["jaxpr"], p["num_consts"], p["num_carry"], p["length"],
+                      p["reverse"]).source
+
+
+def test_only_constants_read_in_the_loop_are_aligned():
+    w = np.ones((16, 16))
     # w @ h reads w's transposed copy (made before the loop), not w itself
+    src = _loop_source(lambda w, h, x: (jnp.tanh(w @ h + x), h[0]), w)
     assert "rt.misaligned" not in src
     # h @ w reads w's rows as they are
-    jaxpr = cr.make_jaxpr(lambda w, h, xs: lax.scan(
-        lambda h, x: (jnp.tanh(h @ w + x), h[0]), h, xs))(w, np.ones(16), np.ones((3, 16)))
-    (e,) = [e for e in jaxpr.jaxpr.eqns if e.prim.name == "scan"]
-    p = e.params
-    src = loops.scan(p["jaxpr"], p["num_consts"], p["num_carry"], p["length"],
-                     p["reverse"]).source
+    src = _loop_source(lambda w, h, x: (jnp.tanh(h @ w + x), h[0]), w)
     assert src.count("rt.misaligned") == 1

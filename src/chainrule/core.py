@@ -532,6 +532,18 @@ def pp_jaxpr(jaxpr: Jaxpr) -> str:
     return "\n".join(lines)
 
 
+def param_jaxprs(params):
+    """The Jaxprs among an equation's params (a loop's body, a cond's
+    branches, a call's function), in order."""
+    for v in params.values():
+        if isinstance(v, (Jaxpr, ClosedJaxpr)):
+            yield v
+        elif isinstance(v, (tuple, list)):
+            for w in v:
+                if isinstance(w, (Jaxpr, ClosedJaxpr)):
+                    yield w
+
+
 def live_eqns(eqns, outvars) -> list:
     """The equations (in order) that ``outvars`` need, and those with effects:
     dead-code elimination."""

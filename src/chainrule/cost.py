@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .core import ClosedJaxpr, Jaxpr, Literal, Var, get_aval, is_float, trace_to_jaxpr
+from .core import ClosedJaxpr, Jaxpr, Literal, Var, get_aval, is_float, param_jaxprs, trace_to_jaxpr
 
 # ------------------------------------------------------------- families ---
 
@@ -83,16 +83,6 @@ def _size(aval) -> int:
     return int(np.prod(aval.shape, dtype=np.int64))
 
 
-def _inner_jaxprs(params):
-    for v in params.values():
-        if isinstance(v, (Jaxpr, ClosedJaxpr)):
-            yield v
-        elif isinstance(v, (tuple, list)):
-            for w in v:
-                if isinstance(w, (Jaxpr, ClosedJaxpr)):
-                    yield w
-
-
 def eqn_cost(eqn) -> Cost:
     """The cost of one equation (see the module docstring for the rules)."""
     name = eqn.prim.name
@@ -100,7 +90,7 @@ def eqn_cost(eqn) -> Cost:
     outs = [v.aval for v in eqn.outputs]
     moved = sum(map(_nbytes, ins)) + sum(map(_nbytes, outs))
     out_size = sum(map(_size, outs))
-    inner = list(_inner_jaxprs(eqn.params))
+    inner = list(param_jaxprs(eqn.params))
     if inner:
         # control flow and calls: the cost of what runs inside
         costs = [jaxpr_cost(j.jaxpr if isinstance(j, ClosedJaxpr) else j) for j in inner]

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import ClosedJaxpr, Eqn, Jaxpr, Literal, Var, live_eqns
+from ..core import ClosedJaxpr, Eqn, Jaxpr, Literal, Var, live_eqns, param_jaxprs
 from ..primitives import elementwise as ew
 from ..primitives import shape as sh
 from ..primitives.dot import dot_general_p
@@ -467,8 +467,8 @@ def _hoist(e, eqns, constvars, consts):
     known = {id(v) for v in ins[:nc]} | per_step
     producer = {}
     for b in body.eqns:
-        plain = not getattr(b.prim, "effect", False) and not any(
-            _holds_jaxpr(v) for v in b.params.values())
+        plain = not getattr(b.prim, "effect", False) and next(
+            param_jaxprs(b.params), None) is None
         vars_in = [a for a in b.inputs if isinstance(a, Var)]
         if plain and all(id(a) in known for a in vars_in):
             known.update(id(v) for v in b.outputs)
@@ -478,7 +478,7 @@ def _hoist(e, eqns, constvars, consts):
                 per_step.update(id(v) for v in b.outputs)
     # the products of per-step values, and what they are computed from
     in_body = {id(a) for b in body.eqns for a in b.inputs}
-    crowded = sum(_nbytes(v) for v in ins[:nc] if id(v) in in_body) > L1_BYTES
+    crowded = sum(nbytes(v) for v in ins[:nc] if id(v) in in_body) > L1_BYTES
     cone, todo = set(), [b for b in body.eqns if b.prim is dot_general_p
                          and producer.get(id(b.outputs[0])) is b
                          and id(b.outputs[0]) in per_step
@@ -497,7 +497,7 @@ def _hoist(e, eqns, constvars, consts):
     read_later = {id(a) for b in kept for a in b.inputs} | {id(v) for v in body.outvars}
     boundary = [v for b in pre_eqns if id(b) in moved for v in b.outputs
                 if id(v) in read_later]
-    if not boundary or length * sum(_nbytes(v) for v in boundary) > HOIST_LIMIT:
+    if not boundary or length * sum(nbytes(v) for v in boundary) > HOIST_LIMIT:
         return e
     read_before = {id(a) for b in pre_eqns for a in b.inputs}
     used = [i for i, v in enumerate(ins) if id(v) in read_before]
@@ -523,14 +523,9 @@ def _hoist(e, eqns, constvars, consts):
     return type(e)(e.prim, list(e.inputs) + stacked, e.outputs, {**p, "jaxpr": new_body})
 
 
-def _nbytes(v) -> int:
-    return int(np.prod(v.aval.shape)) * np.dtype(v.aval.dtype).itemsize
-
-
-def _holds_jaxpr(v):
-    if isinstance(v, (Jaxpr, ClosedJaxpr)):
-        return True
-    return isinstance(v, (tuple, list)) and any(_holds_jaxpr(x) for x in v)
+def nbytes(v) -> int:
+    """The bytes of variable ``v``'s value."""
+    return int(np.prod(v.aval.shape, dtype=np.int64)) * np.dtype(v.aval.dtype).itemsize
 
 
 def optimize(closed: ClosedJaxpr, call_prims=()) -> ClosedJaxpr:

@@ -43,6 +43,7 @@ from ..config import config
 from ..core import ClosedJaxpr, Literal, Var
 from . import cache, loops, native, threads
 from .codegen import CodegenError, checked, generate, scratch
+from .optimize import nbytes as _nbytes
 from .partition import Call, Kernel
 
 # library calls whose result may be a view of an input: outputs get copied
@@ -294,10 +295,6 @@ def _matmul_form(eqn):
             or np.dtype(eqn.outputs[0].aval.dtype) != np.dtype(lhs.aval.dtype)):
         return None
     return lc[0] != ln - 1, rc[0] != 0
-
-
-def _nbytes(v):
-    return int(np.prod(v.aval.shape, dtype=np.int64)) * np.dtype(v.aval.dtype).itemsize
 
 
 class _Arena:
